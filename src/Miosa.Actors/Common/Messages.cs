@@ -1,0 +1,34 @@
+namespace Miosa.Actors.Common;
+
+/// <summary>Every message that crosses a node or is persisted; serialized by <see cref="MiosaJsonSerializer"/>.</summary>
+public interface IMiosaMessage;
+
+/// <summary>A persisted event of an entity.</summary>
+public interface IMiosaEvent : IMiosaMessage;
+
+/// <summary>A message addressed to one sharded entity.</summary>
+public interface IEntityMessage : IMiosaMessage
+{
+    string EntityId { get; }
+}
+
+/// <summary>Why a command was refused, in the API's stable error codes.</summary>
+public sealed record Rejection(string Code, string Detail, int Status, string? Field = null) : IMiosaMessage
+{
+    public static Rejection Invalid(string field, string detail) => new("invalid_request", detail, 400, field);
+
+    public static Rejection NotFound(string code, string detail) => new(code, detail, 404);
+    public static Rejection Conflict(string code, string detail) => new(code, detail, 409);
+}
+
+/// <summary>Who a resource belongs to in the customer platform's own terms; stored as given.</summary>
+public sealed record Attribution(
+    string? WorkspaceId = null,
+    string? ProjectId = null,
+    string? ExternalWorkspaceId = null,
+    string? ExternalUserId = null,
+    string? ExternalProjectId = null,
+    IReadOnlyDictionary<string, string>? Metadata = null)
+{
+    public static Attribution None { get; } = new();
+}

@@ -1,0 +1,54 @@
+using Akka;
+using Akka.Actor;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Miosa.Actors.Common;
+
+namespace Miosa.Actors.ReadModels;
+
+/// <summary>
+/// Follows one event tag from the journal into a read model, storing its offset after every event
+/// so it resumes where it stopped after a restart (at-least-once: handlers are idempotent upserts).
+/// </summary>
+public sealed class TagProjection(ReadModelDatabase database, string name, string tag, Func<string, IMiosaEvent, CancellationToken, Task> apply)
+{
+    public async Task<IKillSwitch> StartAsync(ActorSystem system, CancellationToken ct)
+    {
+        await database.ExecuteAsync(
+            "CREATE TABLE IF NOT EXISTS read_offsets (projection TEXT PRIMARY KEY, offset_value BIGINT NOT NULL);", ct);
+        var journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+
+        var (killSwitch, _) = RestartSource.OnFailuresWithBackoff(
+                () => Source.FromTask(LoadOffsetAsync(CancellationToken.None))
+                    .ConcatMany(offset => journal.EventsByTag(tag, Offset.Sequence(offset)))
+                    .SelectAsync(1, async envelope =>
+                    {
+                        if (envelope.Event is IMiosaEvent e)
+                            await apply(EntityIdOf(envelope.PersistenceId), e, CancellationToken.None);
+                        await SaveOffsetAsync(((Sequence)envelope.Offset).Value, CancellationToken.None);
+                        return NotUsed.Instance;
+                    }),
+                RestartSettings.Create(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), 0.2))
+            .ViaMaterialized(KillSwitches.Single<NotUsed>(), Keep.Right)
+            .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Both)
+            .Run(system.Materializer());
+        return killSwitch;
+    }
+
+    private static string EntityIdOf(string persistenceId) => persistenceId[(persistenceId.IndexOf('-') + 1)..];
+
+    private async Task<long> LoadOffsetAsync(CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        await using var command = ReadModelDatabase.Command(connection,
+            "SELECT offset_value FROM read_offsets WHERE projection = @name", ("@name", name));
+        return await command.ExecuteScalarAsync(ct) is { } value and not DBNull ? Convert.ToInt64(value) : 0L;
+    }
+
+    private Task SaveOffsetAsync(long offset, CancellationToken ct) => database.ExecuteAsync("""
+        INSERT INTO read_offsets (projection, offset_value) VALUES (@name, @offset)
+        ON CONFLICT (projection) DO UPDATE SET offset_value = excluded.offset_value
+        """, ct, ("@name", name), ("@offset", offset));
+}

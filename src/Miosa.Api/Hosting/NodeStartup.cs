@@ -1,0 +1,64 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Hosting;
+using Miosa.Actors.Hosting;
+using Miosa.Actors.ReadModels;
+using Miosa.Actors.Sandboxes;
+using Miosa.Api.Organizations;
+
+namespace Miosa.Api.Hosting;
+
+/// <summary>
+/// What must happen once the node joined the cluster, in order: read models (after the journal has
+/// created its tables), then the default organization. <see cref="Ready"/> gates /readyz.
+/// </summary>
+public sealed class NodeStartup(
+    ActorRegistry registry,
+    MiosaNodeOptions options,
+    SandboxList sandboxList,
+    ReadModelDatabase database,
+    IServiceProvider services,
+    ILogger<NodeStartup> log) : IHostedService
+{
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<Akka.Streams.IKillSwitch> _projections = [];
+
+    public Task Ready => _ready.Task;
+
+    public Task StartAsync(CancellationToken ct)
+    {
+        _ = Task.Run(() => RunAsync(CancellationToken.None), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        try
+        {
+            var system = await registry.GetAsync<ActorSystem>(ct).ConfigureAwait(false) ?? throw new InvalidOperationException();
+            var up = new TaskCompletionSource();
+            Cluster.Get(system).RegisterOnMemberUp(() => up.TrySetResult());
+            await up.Task.WaitAsync(TimeSpan.FromMinutes(2), ct);
+            if (options.HasRole(AkkaConfiguration.ControlPlaneRole))
+            {
+                // The journal creates its tables on first use: touch one entity before reading it.
+                await services.GetRequiredService<OrganizationRegistry>().OwnerOfSlugAsync(DefaultOrganization.Slug, ct);
+                await sandboxList.CreateSchemaAsync(ct);
+                _projections.Add(await new TagProjection(database, "sandbox-list", SandboxList.Tag, sandboxList.ApplyAsync).StartAsync(system, ct));
+                await services.GetRequiredService<DefaultOrganization>().EnsureAsync(ct);
+            }
+            _ready.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            log.LogCritical(e, "Node start-up failed");
+            _ready.TrySetException(e);
+        }
+    }
+
+    public Task StopAsync(CancellationToken ct)
+    {
+        foreach (var projection in _projections) projection.Shutdown();
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,93 @@
+using Akka.Hosting;
+using Microsoft.Data.Sqlite;
+using Miosa.Actors.Common;
+using Miosa.Actors.Fleet;
+using Miosa.Actors.Hosting;
+using Miosa.Actors.ReadModels;
+using Miosa.Actors.Sandboxes;
+using Miosa.Api.Hosting;
+using Miosa.Api.Http;
+using Miosa.Api.Organizations;
+using Miosa.Api.Sandboxes;
+using Miosa.Edge;
+using Miosa.HostAgent.Fleet;
+using Miosa.HostAgent.Ingress;
+using Miosa.HostAgent.Sandboxes;
+using Yarp.ReverseProxy.Forwarder;
+
+var options = MiosaNodeOptions.FromEnvironment();
+Directory.CreateDirectory(options.DataDir);
+var clusterSecret = options.ClusterSecret ?? ClusterSecretFile.ReadOrCreate(Path.Combine(options.DataDir, "cluster.secret"));
+if (!options.UsesPostgres)
+{
+    // SQLite has one writer: WAL lets the read journal and read models read while the journal writes.
+    await using var connection = new SqliteConnection(options.SqliteConnectionString);
+    await connection.OpenAsync();
+    await using var pragma = connection.CreateCommand();
+    pragma.CommandText = "PRAGMA journal_mode=WAL;";
+    await pragma.ExecuteNonQueryAsync();
+}
+
+// Host role: the sandbox driver and its data-plane ingress come up before the node joins, so the
+// host agent registers with a reachable address.
+ISandboxDriver? driver = null;
+NodeIngressServer? ingress = null;
+if (options.HasRole("host"))
+{
+    driver = new JailSandboxDriver(Path.Combine(options.DataDir, "sandboxes"));
+    ingress = await NodeIngressServer.StartAsync(driver, clusterSecret, "127.0.0.1", options.IngressPort);
+}
+var edge = options.HasRole("edge") ? await EdgeServer.StartAsync("127.0.0.1", options.EdgePort) : null;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.WebHost.UseUrls($"http://127.0.0.1:{options.ApiPort}");
+builder.Services.AddSingleton(options);
+builder.Services.AddSingleton<ReadModelDatabase>();
+builder.Services.AddSingleton<SandboxList>();
+builder.Services.AddSingleton<OrganizationRegistry>();
+builder.Services.AddSingleton<DefaultOrganization>();
+builder.Services.AddHttpForwarder();
+builder.Services.AddSingleton(sp => new SandboxDataPlane(sp.GetRequiredService<IHttpForwarder>(), clusterSecret));
+builder.Services.AddSingleton<NodeStartup>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeStartup>());
+builder.Services.AddProblemDetails();
+builder.Services.AddAkka(AkkaConfiguration.SystemName, (akka, _) =>
+{
+    akka.AddMiosaCluster(options);
+    if (driver is not null)
+    {
+        akka.WithActors((system, registry) =>
+        {
+            var identity = new HostIdentity(options.NodeName, options.Region, ingress!.Url, Environment.ProcessorCount,
+                GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024));
+            var onDisk = SandboxesOnDisk(Path.Combine(options.DataDir, "sandboxes"));
+            registry.Register<HostAgentActor>(system.ActorOf(
+                HostAgentActor.PropsFor(driver, identity, registry.Get<FleetScheduler>(), registry.Get<SandboxActor>(), onDisk), "host-agent"));
+        });
+    }
+});
+
+var app = builder.Build();
+app.UseExceptionHandler();
+app.MapGet("/healthz", () => Results.Json(new { status = "ok" }));
+app.MapGet("/readyz", (NodeStartup startup) => startup.Ready.IsCompletedSuccessfully
+    ? Results.Json(new { status = "ready" })
+    : Problems.Of(503, "not_ready", "The node has not joined the cluster or its journal is not reachable yet."));
+if (options.HasRole(AkkaConfiguration.ControlPlaneRole))
+{
+    var v1 = app.MapGroup("/v1").RequireOrganizationKey();
+    app.MapOrganizationEndpoints(v1, options);
+    v1.MapSandboxEndpoints();
+}
+
+await app.StartAsync();
+await app.Services.GetRequiredService<NodeStartup>().Ready;
+Console.WriteLine($"miosa: ready api={app.Urls.First()} edge={edge?.Url ?? "none"}");
+await app.WaitForShutdownAsync();
+if (ingress is not null) await ingress.DisposeAsync();
+if (edge is not null) await edge.DisposeAsync();
+
+static IReadOnlyList<string> SandboxesOnDisk(string root) =>
+    Directory.Exists(root)
+        ? Directory.GetDirectories(root).Select(Path.GetFileName).Where(n => ResourceId.IsValid(n, IdPrefix.Sandbox)).ToList()!
+        : [];

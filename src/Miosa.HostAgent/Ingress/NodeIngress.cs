@@ -1,0 +1,176 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Miosa.HostAgent.Sandboxes;
+
+namespace Miosa.HostAgent.Ingress;
+
+/// <summary>
+/// The host's data plane: exec streams and file bytes of the sandboxes running here, reached by the
+/// API (and later the edge) over HTTP on loopback. Never exposed to users: every call carries the
+/// cluster secret.
+/// </summary>
+public static class NodeIngress
+{
+    public const string TokenHeader = "X-Miosa-Node-Token";
+    public const string PathPrefix = "/node/v1/sandboxes";
+    public const long MaxExecBodyBytes = 16 * 1024 * 1024;
+    public const long MaxFileBytes = 4L * 1024 * 1024 * 1024;
+
+    public static IEndpointRouteBuilder MapNodeIngress(this IEndpointRouteBuilder app, string clusterSecret)
+    {
+        var secret = Encoding.UTF8.GetBytes(clusterSecret);
+        var group = app.MapGroup(PathPrefix).AddEndpointFilter(async (ctx, next) =>
+        {
+            var presented = Encoding.UTF8.GetBytes(ctx.HttpContext.Request.Headers[TokenHeader].ToString());
+            return CryptographicOperations.FixedTimeEquals(presented, secret)
+                ? await next(ctx)
+                : Problems.Of(401, "unauthorized", "Missing or wrong node token.");
+        });
+
+        group.MapPost("/{id}/exec", ExecAsync);
+        group.MapGet("/{id}/processes", async (string id, ISandboxDriver driver, CancellationToken ct) =>
+            Client(driver, id) is { } client
+                ? Results.Json(new { data = (await client.ListProcessesAsync(ct)).Select(ProcessJson) })
+                : NotRunning(id));
+        group.MapDelete("/{id}/processes/{pid:int}", async (string id, int pid, ISandboxDriver driver, CancellationToken ct) =>
+            Client(driver, id) is not { } client ? NotRunning(id)
+            : await client.KillProcessAsync(pid, ct) ? Results.NoContent()
+            : Problems.Of(404, "process_not_found", $"No process {pid} started by this API runs in sandbox {id}."));
+
+        group.MapPut("/{id}/files", PutFileAsync);
+        group.MapGet("/{id}/files", GetFileAsync);
+        group.MapGet("/{id}/files/list", async (string id, string? path, ISandboxDriver driver, CancellationToken ct) =>
+            await FileCall(driver, id, path ?? ".", async (client, p) =>
+                Results.Json(new { entries = (await client.ListAsync(p, ct)).Select(EntryJson) })));
+        group.MapDelete("/{id}/files", async (string id, string? path, ISandboxDriver driver, CancellationToken ct) =>
+            await FileCall(driver, id, path, async (client, p) =>
+            {
+                await client.DeleteAsync(p, ct);
+                return Results.NoContent();
+            }));
+        return app;
+    }
+
+    private static async Task<IResult> ExecAsync(string id, HttpContext http, ISandboxDriver driver, CancellationToken ct)
+    {
+        if (http.Request.ContentLength > MaxExecBodyBytes)
+            return Problems.Of(413, "body_too_large", $"An exec request is at most {MaxExecBodyBytes} bytes.");
+        var bytes = await ReadBoundedAsync(http.Request.Body, MaxExecBodyBytes, ct);
+        if (bytes is null) return Problems.Of(413, "body_too_large", $"An exec request is at most {MaxExecBodyBytes} bytes.");
+        var (body, error) = ExecBody.Parse(bytes);
+        if (error is not null) return error.ToResult();
+        if (Client(driver, id) is not { } client) return NotRunning(id);
+
+        var request = new ExecRequest(body!.Argv, body.Cwd, body.Env, body.Timeout, body.Stdin);
+        if (body.Background)
+        {
+            var pid = await client.StartBackgroundAsync(request, ct);
+            return Results.Json(new { process_id = pid }, statusCode: 202);
+        }
+
+        var oomKillsBefore = driver.ReadUsage(id)?.OomKills ?? 0;
+        var streamed = http.Request.Headers.Accept.ToString().Contains("application/x-ndjson", StringComparison.OrdinalIgnoreCase);
+        var response = streamed ? (ExecResponseWriter)new NdjsonExecWriter(http.Response) : new JsonExecWriter(http.Response);
+        http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        await response.StartAsync(ct);
+        var result = await client.ExecAsync(request, response.WriteAsync, ct);
+        var oomKilled = result.ExitCode == 137 && (driver.ReadUsage(id)?.OomKills ?? 0) > oomKillsBefore;
+        await response.CompleteAsync(result, oomKilled, ct);
+        return Results.Empty;
+    }
+
+    private static async Task<IResult> PutFileAsync(string id, string? path, HttpContext http, ISandboxDriver driver, CancellationToken ct)
+    {
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxFileBytes;
+        if (http.Request.ContentLength > MaxFileBytes)
+            return Problems.Of(413, "file_too_large", $"A file upload is at most {MaxFileBytes} bytes.");
+        return await FileCall(driver, id, path, async (client, p) =>
+        {
+            await client.WriteFileAsync(p, http.Request.Body, ct);
+            return Results.NoContent();
+        });
+    }
+
+    private static async Task<IResult> GetFileAsync(string id, string? path, HttpContext http, ISandboxDriver driver, CancellationToken ct) =>
+        await FileCall(driver, id, path, async (client, p) =>
+        {
+            var content = await client.OpenReadAsync(p, ct);
+            return Results.Stream(content, "application/octet-stream");
+        });
+
+    private static async Task<IResult> FileCall(ISandboxDriver driver, string id, string? path, Func<SandboxAgentClient, string, Task<IResult>> call)
+    {
+        if (string.IsNullOrEmpty(path)) return Problems.Invalid("path", "path is required.");
+        if (path.Contains('\0')) return Problems.Invalid("path", "path must not contain NUL characters.");
+        if (Client(driver, id) is not { } client) return NotRunning(id);
+        try
+        {
+            return await call(client, path);
+        }
+        catch (SandboxFileException e)
+        {
+            return e.Error switch
+            {
+                SandboxFileError.NotFound => Problems.Of(404, "file_not_found", $"{path}: no such file or directory."),
+                SandboxFileError.InvalidPath => Problems.Of(400, "invalid_path", $"{path} leaves the sandbox's workspace."),
+                SandboxFileError.ReadOnly => Problems.Of(403, "read_only_path", $"{path} is on the read-only system root."),
+                SandboxFileError.PermissionDenied => Problems.Of(403, "permission_denied", $"{path}: permission denied."),
+                SandboxFileError.IsADirectory => Problems.Of(409, "is_a_directory", $"{path} is a directory."),
+                SandboxFileError.NotADirectory => Problems.Of(409, "not_a_directory", $"{path}: a parent is not a directory."),
+                SandboxFileError.NoSpace => Problems.Of(507, "disk_full", "The sandbox's disk is full."),
+                _ => Problems.Of(500, "file_error", e.Message),
+            };
+        }
+    }
+
+    private static SandboxAgentClient? Client(ISandboxDriver driver, string id) =>
+        driver.Find(id) is { } running ? new SandboxAgentClient(running.AgentSocket) : null;
+
+    private static IResult NotRunning(string id) =>
+        Problems.Of(409, "sandbox_not_running", $"Sandbox {id} is not running on this host.");
+
+    private static async Task<byte[]?> ReadBoundedAsync(Stream body, long max, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = ArrayPool<byte>.Shared.Rent(81920);
+        try
+        {
+            int read;
+            while ((read = await body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + read > max) return null;
+                buffer.Write(chunk, 0, read);
+            }
+            return buffer.ToArray();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+    }
+
+    private static object ProcessJson(SandboxProcess p) => new
+    {
+        process_id = p.Pid,
+        command = p.Argv,
+        started_at = p.StartedAt,
+        running = p.Running,
+        exit_code = p.ExitCode,
+    };
+
+    private static object EntryJson(SandboxFileEntry e) => new
+    {
+        name = e.Name,
+        path = e.Path,
+        type = e.Type,
+        size = e.Size,
+        mode = e.Mode,
+        modified_at = e.ModifiedAt,
+    };
+}

@@ -1,0 +1,50 @@
+namespace Miosa.HostAgent.Sandboxes;
+
+/// <summary>
+/// Runs isolated sandboxes on this host. The host agent actor calls it for control operations;
+/// the node ingress reaches a running sandbox's data plane through <see cref="SandboxAgentClient"/>
+/// on <see cref="RunningSandbox.AgentSocket"/>.
+/// </summary>
+public interface ISandboxDriver
+{
+    /// <summary>Driver name as reported to the scheduler (e.g. "jail").</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// Starts the sandbox and returns once its in-sandbox agent answers (ready for exec).
+    /// Idempotent: a sandbox that already runs is returned as it is. An existing workspace
+    /// (after a node restart) is reused, so files survive; processes start fresh.
+    /// </summary>
+    Task<RunningSandbox> StartAsync(SandboxSpec spec, CancellationToken ct);
+
+    /// <summary>Stops every process of the sandbox; keeps its workspace.</summary>
+    Task StopAsync(string sandboxId, CancellationToken ct);
+
+    /// <summary>Stops the sandbox and deletes its workspace and every trace of it on the host.</summary>
+    Task DestroyAsync(string sandboxId, CancellationToken ct);
+
+    /// <summary>The running sandbox, or null when it is not running on this host.</summary>
+    RunningSandbox? Find(string sandboxId);
+
+    /// <summary>Measured usage of a running sandbox (cgroup accounting), or null.</summary>
+    SandboxUsage? ReadUsage(string sandboxId);
+}
+
+public sealed record SandboxSpec(
+    string SandboxId,
+    SandboxTemplate Template,
+    IReadOnlyDictionary<string, string> Env,
+    SandboxLimits Limits);
+
+/// <summary>A root filesystem profile: what the sandbox sees and its default environment.</summary>
+public sealed record SandboxTemplate(string Name, IReadOnlyDictionary<string, string> Env);
+
+/// <summary>cgroup limits applied to every process of a sandbox.</summary>
+public sealed record SandboxLimits(double Cpu, int MemoryMb, int Pids)
+{
+    public static SandboxLimits Default { get; } = new(Cpu: 1, MemoryMb: 512, Pids: 256);
+}
+
+public sealed record RunningSandbox(string SandboxId, string AgentSocket, int HostPid);
+
+public sealed record SandboxUsage(TimeSpan CpuTime, long MemoryBytes, bool OomKilled);

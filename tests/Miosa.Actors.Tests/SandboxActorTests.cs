@@ -1,0 +1,100 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit.Xunit2;
+using Miosa.Actors.Common;
+using Miosa.Actors.Fleet;
+using Miosa.Actors.Sandboxes;
+
+namespace Miosa.Actors.Tests;
+
+public class SandboxActorTests() : TestKit(Config)
+{
+    // In-memory journal, with every persisted event and snapshot going through the Miosa serializer.
+    private static readonly Config Config = ConfigurationFactory.ParseString("""
+        akka.actor.serializers.miosa-json = "Miosa.Actors.Common.MiosaJsonSerializer, Miosa.Actors"
+        akka.actor.serialization-bindings { "Miosa.Actors.Common.IMiosaMessage, Miosa.Actors" = miosa-json }
+        akka.persistence.journal.inmem.serialize-messages = on
+        """);
+
+    private const string Org = "org_testtesttesttest";
+
+    private static CreateSandbox Create(string id) => new(id, Org,
+        new SandboxSpec(id, "miosa-sandbox", new Dictionary<string, string>(), SandboxResources.Default, false),
+        900, true, Attribution.None, DateTimeOffset.UtcNow);
+
+    private (IActorRef Sandbox, Akka.TestKit.TestProbe Fleet, Akka.TestKit.TestProbe Host) StartedSandbox(string id)
+    {
+        var fleet = CreateTestProbe();
+        var host = CreateTestProbe();
+        var sandbox = Sys.ActorOf(SandboxActor.PropsFor(id, fleet.Ref));
+        sandbox.Tell(Create(id), TestActor);
+        fleet.ExpectMsg<PlaceSandbox>(p => p.SandboxId == id);
+        fleet.Reply(new SandboxPlacement(id, "node-a", "http://127.0.0.1:7000", host.Ref));
+        var start = host.ExpectMsg<StartSandboxOnHost>();
+        Assert.Equal(id, start.Spec.SandboxId);
+        host.Reply(new SandboxStartedOnHost(id, "node-a", "http://127.0.0.1:7000"));
+        return (sandbox, fleet, host);
+    }
+
+    [Fact]
+    public void Create_answers_once_the_host_started_the_sandbox_and_the_state_survives_a_restart()
+    {
+        var (sandbox, _, _) = StartedSandbox("sbx_one");
+        var view = ExpectMsg<SandboxView>();
+        Assert.Equal(SandboxStatus.Running, view.Status);
+        Assert.Equal("node-a", view.Host);
+
+        Watch(sandbox);
+        Sys.Stop(sandbox);
+        ExpectTerminated(sandbox);
+        var recovered = Sys.ActorOf(SandboxActor.PropsFor("sbx_one", CreateTestProbe().Ref));
+        recovered.Tell(new GetSandbox("sbx_one", Org));
+        Assert.Equal(SandboxStatus.Running, ExpectMsg<SandboxView>().Status);
+        recovered.Tell(new GetSandbox("sbx_one", "org_other"));
+        Assert.Equal(404, ExpectMsg<Rejection>().Status);
+    }
+
+    [Fact]
+    public void Destroy_tells_the_host_and_a_restarted_host_is_told_to_clean_up()
+    {
+        var (sandbox, fleet, host) = StartedSandbox("sbx_two");
+        ExpectMsg<SandboxView>();
+        sandbox.Tell(new DestroySandbox("sbx_two", Org, DateTimeOffset.UtcNow));
+        Assert.Equal(SandboxStatus.Destroyed, ExpectMsg<SandboxView>().Status);
+        fleet.ExpectMsg<FindHost>(f => f.Host == "node-a");
+        fleet.Reply(new HostFound("node-a", "http://127.0.0.1:7000", host.Ref));
+        host.ExpectMsg<DestroySandboxOnHost>(d => d.SandboxId == "sbx_two");
+
+        sandbox.Tell(new ReconcileSandbox("sbx_two", "node-a"));
+        ExpectMsg<DestroySandboxOnHost>();
+    }
+
+    [Fact]
+    public void A_host_that_cannot_start_the_sandbox_fails_the_create_with_the_reason()
+    {
+        var fleet = CreateTestProbe();
+        var host = CreateTestProbe();
+        var sandbox = Sys.ActorOf(SandboxActor.PropsFor("sbx_three", fleet.Ref));
+        sandbox.Tell(Create("sbx_three"));
+        fleet.ExpectMsg<PlaceSandbox>();
+        fleet.Reply(new SandboxPlacement("sbx_three", "node-a", "http://x", host.Ref));
+        host.ExpectMsg<StartSandboxOnHost>();
+        host.Reply(new SandboxStartFailedOnHost("sbx_three", "node-a", "bwrap: not found"));
+        var rejection = ExpectMsg<Rejection>();
+        Assert.Equal("sandbox_start_failed", rejection.Code);
+        Assert.Contains("bwrap: not found", rejection.Detail);
+        sandbox.Tell(new GetSandbox("sbx_three", Org));
+        Assert.Equal(SandboxStatus.Failed, ExpectMsg<SandboxView>().Status);
+    }
+
+    [Fact]
+    public void No_capacity_is_a_503()
+    {
+        var fleet = CreateTestProbe();
+        var sandbox = Sys.ActorOf(SandboxActor.PropsFor("sbx_four", fleet.Ref));
+        sandbox.Tell(Create("sbx_four"));
+        fleet.ExpectMsg<PlaceSandbox>();
+        fleet.Reply(new Rejection("no_capacity", "full", 503));
+        Assert.Equal("no_capacity", ExpectMsg<Rejection>().Code);
+    }
+}
