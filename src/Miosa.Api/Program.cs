@@ -89,5 +89,5 @@ if (edge is not null) await edge.DisposeAsync();
 
 static IReadOnlyList<string> SandboxesOnDisk(string root) =>
     Directory.Exists(root)
-        ? Directory.GetDirectories(root).Select(Path.GetFileName).Where(n => ResourceId.IsValid(n, IdPrefix.Sandbox)).ToList()!
+        ? Directory.GetDirectories(root).Select(d => Path.GetFileName(d)).Where(n => ResourceId.IsValid(n, IdPrefix.Sandbox)).ToList()
         : [];

@@ -13,7 +13,6 @@ namespace Miosa.Api.Hosting;
 /// created its tables), then the default organization. <see cref="Ready"/> gates /readyz.
 /// </summary>
 public sealed class NodeStartup(
-    ActorRegistry registry,
     MiosaNodeOptions options,
     SandboxList sandboxList,
     ReadModelDatabase database,
@@ -35,7 +34,7 @@ public sealed class NodeStartup(
     {
         try
         {
-            var system = await registry.GetAsync<ActorSystem>(ct).ConfigureAwait(false) ?? throw new InvalidOperationException();
+            var system = services.GetRequiredService<ActorSystem>();
             var up = new TaskCompletionSource();
             Cluster.Get(system).RegisterOnMemberUp(() => up.TrySetResult());
             await up.Task.WaitAsync(TimeSpan.FromMinutes(2), ct);

@@ -24,17 +24,27 @@ public sealed class SandboxDataPlane(IHttpForwarder forwarder, string clusterSec
 
     private readonly ForwarderRequestConfig _config = new() { ActivityTimeout = TimeSpan.FromHours(24) };
 
-    public async Task ForwardAsync(HttpContext http, SandboxView sandbox)
+    /// <summary>Streams the request to the sandbox's host; bodies over <paramref name="maxBodyBytes"/> answer 413.</summary>
+    public async Task ForwardAsync(HttpContext http, SandboxView sandbox, long maxBodyBytes)
     {
-        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-            limit.MaxRequestBodySize = NodeIngress.MaxFileBytes;
-        var error = await forwarder.SendAsync(http, sandbox.IngressUrl!, _invoker, _config, new ToIngress(clusterSecret));
-        if (error != ForwarderError.None && !http.Response.HasStarted)
+        if (http.Request.ContentLength > maxBodyBytes)
         {
-            http.Response.Clear();
-            await Problems.Of(503, "host_unreachable", $"The host running sandbox {sandbox.Id} did not answer ({error}).").ExecuteAsync(http);
+            await TooLarge(maxBodyBytes).ExecuteAsync(http);
+            return;
         }
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            limit.MaxRequestBodySize = maxBodyBytes;
+        var error = await forwarder.SendAsync(http, sandbox.IngressUrl!, _invoker, _config, new ToIngress(clusterSecret));
+        if (error == ForwarderError.None || http.Response.HasStarted) return;
+        http.Response.Clear();
+        var cause = http.Features.Get<IForwarderErrorFeature>()?.Exception;
+        await (cause is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }
+            ? TooLarge(maxBodyBytes)
+            : Problems.Of(503, "host_unreachable", $"The host running sandbox {sandbox.Id} did not answer ({error}).")).ExecuteAsync(http);
     }
+
+    private static IResult TooLarge(long maxBodyBytes) =>
+        Problems.Of(413, "body_too_large", $"This request's body is at most {maxBodyBytes} bytes.");
 
     private sealed class ToIngress(string clusterSecret) : HttpTransformer
     {

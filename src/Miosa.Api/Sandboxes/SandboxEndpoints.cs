@@ -77,7 +77,7 @@ public static class SandboxEndpoints
                 var sandbox = (SandboxView)answer;
                 if (sandbox.Status != SandboxStatus.Running || sandbox.IngressUrl is null)
                     return Problems.Of(409, "sandbox_not_running", $"Sandbox {id} is {sandbox.Status.ToString().ToLowerInvariant()}, not running.");
-                await dataPlane.ForwardAsync(http, sandbox);
+                await dataPlane.ForwardAsync(http, sandbox, method == "PUT" ? NodeIngress.MaxFileBytes : NodeIngress.MaxExecBodyBytes);
                 return Results.Empty;
             });
         }

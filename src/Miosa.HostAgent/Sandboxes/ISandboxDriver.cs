@@ -47,4 +47,11 @@ public sealed record SandboxLimits(double Cpu, int MemoryMb, int Pids)
 
 public sealed record RunningSandbox(string SandboxId, string AgentSocket, int HostPid);
 
-public sealed record SandboxUsage(TimeSpan CpuTime, long MemoryBytes, bool OomKilled);
+public sealed record SandboxUsage(TimeSpan CpuTime, long MemoryBytes, bool OomKilled)
+{
+    /// <summary>
+    /// How many processes the kernel's OOM killer has killed in the sandbox so far (monotonic):
+    /// compare before and after an exec to tell that the exec hit the memory limit.
+    /// </summary>
+    public long OomKills { get; init; }
+}

@@ -41,11 +41,11 @@
 
 enum {
     REQ_PING = 0x01, REQ_EXEC = 0x02, REQ_SPAWN = 0x03, REQ_PROCS = 0x04, REQ_KILL = 0x05,
-    REQ_WRITE = 0x06, REQ_READ = 0x07, REQ_LIST = 0x08, REQ_DELETE = 0x09,
+    REQ_WRITE = 0x06, REQ_READ = 0x07, REQ_LIST = 0x08, REQ_DELETE = 0x09, REQ_KILL_ALL = 0x0A,
     IN_STDIN = 0x10, IN_STDIN_END = 0x11, IN_DATA = 0x12, IN_END = 0x13,
-    R_OK = 0x80, R_PONG = 0x81, R_STDOUT = 0x83, R_STDERR = 0x84, R_EXIT = 0x85,
-    R_SPAWNED = 0x86, R_PROC = 0x87, R_KILLED = 0x88, R_DATA = 0x89, R_ENTRY = 0x8A,
-    R_END = 0x8F, R_ERROR = 0xFF,
+    REP_OK = 0x80, REP_PONG = 0x81, REP_STDOUT = 0x83, REP_STDERR = 0x84, REP_EXIT = 0x85,
+    REP_SPAWNED = 0x86, REP_PROC = 0x87, REP_KILLED = 0x88, REP_DATA = 0x89, REP_ENTRY = 0x8A,
+    REP_END = 0x8F, REP_ERROR = 0xFF,
 };
 
 /* Error codes: the numbers of SandboxFileError in C#, plus agent-level ones. */
@@ -165,7 +165,7 @@ static void send_error(int fd, int code, int err, const char *message) {
     out_u8(&o, (uint8_t)code);
     out_u32(&o, (uint32_t)err);
     out_str(&o, message);
-    send_out(fd, R_ERROR, &o);
+    send_out(fd, REP_ERROR, &o);
 }
 
 /* Reads a request payload: a cursor with bounds checks; strings come back NUL-terminated. */
@@ -370,7 +370,7 @@ static void handle_exec(int sock, const uint8_t *payload, uint32_t len) {
 
     int64_t deadline = r.timeout_ms ? started / 1000 + r.timeout_ms : 0;
     int timed_out = 0, exited = 0, status = 0, hung_up = 0;
-    int64_t exited_at = 0;
+    int64_t killed_at = 0, exited_us = 0;
 
     /* Outgoing frame (header + data) being written to the socket. */
     uint8_t *obuf = malloc(5 + OUT_CHUNK);
@@ -386,6 +386,14 @@ static void handle_exec(int sock, const uint8_t *payload, uint32_t len) {
     if (!obuf || !ibuf) { kill(-pid, SIGKILL); kill(pid, SIGKILL); hung_up = 1; }
 
     while (!hung_up) {
+        int64_t now = now_us_mono() / 1000;
+        /* Done, like ssh or docker exec, when the process has exited and every process holding
+         * its stdout/stderr has closed them (detached servers redirect their output). Holders
+         * that escaped the process group get one second after a timeout kill. */
+        if (timed_out && now >= killed_at + 1000) {
+            if (fd_out >= 0) { close(fd_out); fd_out = -1; }
+            if (fd_err >= 0) { close(fd_err); fd_err = -1; }
+        }
         if (exited && fd_out < 0 && fd_err < 0 && olen == 0) break;
         struct pollfd fds[5];
         int n = 0, i_sock = -1, i_out = -1, i_err = -1, i_in = -1, i_sig = -1;
@@ -401,46 +409,28 @@ static void handle_exec(int sock, const uint8_t *payload, uint32_t len) {
         if (fd_in >= 0 && ilen > 0) { fds[n] = (struct pollfd){fd_in, POLLOUT, 0}; i_in = n++; }
         if (!exited && sfd >= 0) { fds[n] = (struct pollfd){sfd, POLLIN, 0}; i_sig = n++; }
 
-        int wait_ms = -1;
-        int64_t now = now_us_mono() / 1000;
-        if (deadline && !timed_out && !exited) wait_ms = deadline > now ? (int)(deadline - now) : 0;
-        /* After the process exits, output still buffered in the pipes is sent; pipes kept open by
-         * its background children are given up once they fall silent. */
-        if (exited) {
-            int64_t grace = exited_at + 100 - now;
-            int g = grace > 0 ? (int)grace : 0;
-            wait_ms = wait_ms < 0 || g < wait_ms ? g : wait_ms;
-        }
-        if (sfd < 0 && !exited) wait_ms = wait_ms < 0 || wait_ms > 10 ? 10 : wait_ms;
+        int64_t wake = -1;
+        if (deadline && !timed_out) wake = deadline;
+        if (timed_out && now < killed_at + 1000) wake = killed_at + 1000;
+        if (sfd < 0 && !exited && (wake < 0 || wake > now + 10)) wake = now + 10;
+        int wait_ms = wake < 0 ? -1 : wake > now ? (int)(wake - now) : 0;
         int pr = poll(fds, (nfds_t)n, wait_ms);
         if (pr < 0 && errno != EINTR) break;
 
-        if (!exited && (pr == 0 || pr < 0 || (i_sig >= 0 && fds[i_sig].revents))) {
+        if (!exited && (pr <= 0 || (i_sig >= 0 && fds[i_sig].revents))) {
             struct signalfd_siginfo si;
             if (sfd >= 0) while (read(sfd, &si, sizeof si) > 0) {}
             pid_t w = waitpid(pid, &status, WNOHANG);
-            if (w == pid) { exited = 1; exited_at = now_us_mono() / 1000; }
+            if (w == pid) { exited = 1; exited_us = now_us_mono(); }
         }
         now = now_us_mono() / 1000;
-        if (deadline && !timed_out && !exited && now >= deadline) {
+        if (deadline && !timed_out && now >= deadline) {
             timed_out = 1;
+            killed_at = now;
             kill(-pid, SIGKILL);
-            kill(pid, SIGKILL);
+            if (!exited) kill(pid, SIGKILL);
         }
-        if (pr <= 0) {
-            if (exited && olen == 0 && now >= exited_at + 100) {
-                /* Nothing readable right now: close pipes held open by leftover children. */
-                struct pollfd chk[2];
-                int cn = 0;
-                if (fd_out >= 0) chk[cn++] = (struct pollfd){fd_out, POLLIN, 0};
-                if (fd_err >= 0) chk[cn++] = (struct pollfd){fd_err, POLLIN, 0};
-                if (cn == 0 || poll(chk, (nfds_t)cn, 0) == 0) {
-                    if (fd_out >= 0) { close(fd_out); fd_out = -1; }
-                    if (fd_err >= 0) { close(fd_err); fd_err = -1; }
-                }
-            }
-            continue;
-        }
+        if (pr <= 0) continue;
 
         short rev = fds[i_sock].revents;
         if (rev & (POLLHUP | POLLERR | POLLRDHUP)) { hung_up = 1; break; }
@@ -495,7 +485,7 @@ static void handle_exec(int sock, const uint8_t *payload, uint32_t len) {
                 if (idx < 0 || *fd < 0 || !(fds[idx].revents & (POLLIN | POLLHUP | POLLERR))) continue;
                 ssize_t k = read(*fd, obuf + 5, OUT_CHUNK);
                 if (k > 0) {
-                    obuf[0] = s == 0 ? R_STDOUT : R_STDERR;
+                    obuf[0] = s == 0 ? REP_STDOUT : REP_STDERR;
                     put_u32(obuf + 1, (uint32_t)k);
                     olen = 5 + (size_t)k; ooff = 0;
                     next_stream = (s + 1) % 2;
@@ -509,8 +499,10 @@ static void handle_exec(int sock, const uint8_t *payload, uint32_t len) {
     if (hung_up || !exited) {
         /* The host is gone (or we are): nobody will read the output, so the process group goes. */
         kill(-pid, SIGKILL);
-        kill(pid, SIGKILL);
-        if (!exited) while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        if (!exited) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        }
         if (hung_up) return;
     }
     int fl = fcntl(sock, F_GETFL);
@@ -518,8 +510,8 @@ static void handle_exec(int sock, const uint8_t *payload, uint32_t len) {
     uint8_t fin[13];
     put_u32(fin, (uint32_t)exit_code(status));
     fin[4] = (uint8_t)timed_out;
-    put_u64(fin + 5, (uint64_t)((exited_at ? exited_at * 1000 : now_us_mono()) - started));
-    send_frame(sock, R_EXIT, fin, sizeof fin);
+    put_u64(fin + 5, (uint64_t)((exited_us ? exited_us : now_us_mono()) - started));
+    send_frame(sock, REP_EXIT, fin, sizeof fin);
 }
 
 /* ---------- background processes (PID 1 only) ---------- */
@@ -579,7 +571,7 @@ static void handle_spawn(int sock, const uint8_t *payload, uint32_t len) {
     exec_req_free(&r);
     uint8_t b[4];
     put_u32(b, (uint32_t)pid);
-    send_frame(sock, R_SPAWNED, b, 4);
+    send_frame(sock, REP_SPAWNED, b, 4);
 }
 
 static void handle_procs(int sock) {
@@ -593,9 +585,9 @@ static void handle_procs(int sock) {
         while (procs[i].argv[argc]) argc++;
         out_u32(&o, argc);
         for (uint32_t a = 0; a < argc; a++) out_str(&o, procs[i].argv[a]);
-        if (send_out(sock, R_PROC, &o) < 0) return;
+        if (send_out(sock, REP_PROC, &o) < 0) return;
     }
-    send_frame(sock, R_END, NULL, 0);
+    send_frame(sock, REP_END, NULL, 0);
 }
 
 static void handle_kill(int sock, const uint8_t *payload, uint32_t len) {
@@ -608,7 +600,7 @@ static void handle_kill(int sock, const uint8_t *payload, uint32_t len) {
                 if (procs[i].running) { kill(-pid, SIGKILL); kill(pid, SIGKILL); }
             }
     }
-    send_frame(sock, R_KILLED, &found, 1);
+    send_frame(sock, REP_KILLED, &found, 1);
 }
 
 /* ---------- paths ---------- */
@@ -632,6 +624,24 @@ static void pop(char *cur) {
     if (s == cur) cur[1] = 0; else if (s) *s = 0;
 }
 
+static int inside_workspace(const char *path) {
+    size_t wl = strlen(WORKSPACE);
+    return strncmp(path, WORKSPACE, wl) == 0 && (path[wl] == 0 || path[wl] == '/');
+}
+
+static int escapes_lexically(const char *path) {
+    int depth = 0;
+    for (const char *p = path; *p;) {
+        while (*p == '/') p++;
+        const char *c = p;
+        while (*p && *p != '/') p++;
+        size_t cl = (size_t)(p - c);
+        if (cl == 2 && c[0] == '.' && c[1] == '.') { if (--depth < 0) return 1; }
+        else if (cl > 0 && !(cl == 1 && c[0] == '.')) depth++;
+    }
+    return 0;
+}
+
 /*
  * Resolves like realpath(3), following symlinks one component at a time, but lets the tail be
  * missing when allow_missing (for writes) and keeps a final symlink when !follow_last (delete).
@@ -645,6 +655,8 @@ static int resolve(const char *in, int allow_missing, int follow_last, struct re
     *err = 0;
     out->missing = 0;
     if (strlen(in) >= PATH_MAX) { *err = ENAMETOOLONG; return E_INVALID_PATH; }
+    /* A relative path that climbs out by its own ".." is invalid whatever exists on the way. */
+    if (relative && escapes_lexically(in)) { *err = EPERM; return E_INVALID_PATH; }
     strcpy(cur, relative ? WORKSPACE : "/");
     strcpy(rest, in);
     char *p = rest;
@@ -669,6 +681,7 @@ static int resolve(const char *in, int allow_missing, int follow_last, struct re
         if (lstat(cur, &st) < 0) {
             if (errno == ENOENT && allow_missing) { out->missing = 1; continue; }
             *err = errno;
+            if (relative && !inside_workspace(cur)) { *err = EPERM; return E_INVALID_PATH; }
             return file_error(errno);
         }
         if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
@@ -679,22 +692,21 @@ static int resolve(const char *in, int allow_missing, int follow_last, struct re
             target[tl] = 0;
             size_t restl = strlen(p);
             if ((size_t)tl + 1 + restl + 1 > sizeof rest) { *err = ENAMETOOLONG; return E_INVALID_PATH; }
-            char tmp[PATH_MAX * 2];
-            snprintf(tmp, sizeof tmp, "%s/%s", target, p);
-            strcpy(rest, tmp);
+            /* rest = target + "/" + what is left after the link (lengths checked above) */
+            memmove(rest + tl + 1, p, restl + 1);
+            memcpy(rest, target, (size_t)tl);
+            rest[tl] = '/';
             p = rest;
             if (target[0] == '/') strcpy(cur, "/"); else pop(cur);
             continue;
         }
-        if (!last && !S_ISDIR(st.st_mode)) { *err = ENOTDIR; return E_NOT_DIR; }
-    }
-    if (relative) {
-        size_t wl = strlen(WORKSPACE);
-        if (strncmp(cur, WORKSPACE, wl) != 0 || (cur[wl] != 0 && cur[wl] != '/')) {
-            *err = EPERM;
-            return E_INVALID_PATH;
+        if (!last && !S_ISDIR(st.st_mode)) {
+            *err = ENOTDIR;
+            if (relative && !inside_workspace(cur)) { *err = EPERM; return E_INVALID_PATH; }
+            return E_NOT_DIR;
         }
     }
+    if (relative && !inside_workspace(cur)) { *err = EPERM; return E_INVALID_PATH; }
     return 0;
 }
 
@@ -753,7 +765,7 @@ static void handle_write(int sock, const uint8_t *payload, uint32_t len) {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) { send_errno(sock, errno, "cannot write", path); free(path); return; }
     if (exists) fchmod(fd, st.st_mode & 07777);
-    if (send_frame(sock, R_OK, NULL, 0) < 0) { unlink(tmp); close(fd); free(path); return; }
+    if (send_frame(sock, REP_OK, NULL, 0) < 0) { unlink(tmp); close(fd); free(path); return; }
     uint8_t *buf = malloc(MAX_REQUEST);
     int failed = 0, done = 0;
     while (buf && !failed && !done) {
@@ -776,7 +788,7 @@ static void handle_write(int sock, const uint8_t *payload, uint32_t len) {
     if (done && !failed && rename(tmp, r.path) < 0) failed = errno;
     if (failed || !done) unlink(tmp);
     if (failed > 0) send_errno(sock, failed, "cannot write", path);
-    else if (done && !failed) send_frame(sock, R_OK, NULL, 0);
+    else if (done && !failed) send_frame(sock, REP_OK, NULL, 0);
     free(path);
 }
 
@@ -785,25 +797,27 @@ static void handle_read(int sock, const uint8_t *payload, uint32_t len) {
     if (!path) return;
     struct resolved r;
     if (resolve_or_reply(sock, path, 0, 1, &r) < 0) { free(path); return; }
+    /* O_NONBLOCK: a FIFO must not hang the open; it is refused below anyway. */
     int fd = open(r.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (fd < 0) { send_errno(sock, errno, "cannot read", path); free(path); return; }
-    if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
-        send_errno(sock, S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "cannot read", path);
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) send_errno(sock, EISDIR, "cannot read", path);
+        else send_error(sock, E_OTHER, EINVAL, "not a regular file");
         close(fd); free(path); return;
     }
     free(path);
     uint8_t sz[8];
     put_u64(sz, (uint64_t)st.st_size);
-    if (send_frame(sock, R_OK, sz, 8) < 0) { close(fd); return; }
+    if (send_frame(sock, REP_OK, sz, 8) < 0) { close(fd); return; }
     uint8_t *buf = malloc(5 + OUT_CHUNK);
     if (!buf) { close(fd); return; }
     for (;;) {
         ssize_t k = read(fd, buf + 5, OUT_CHUNK);
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) { send_errno(sock, errno, "cannot read", r.path); break; }
-        if (k == 0) { send_frame(sock, R_END, NULL, 0); break; }
-        buf[0] = R_DATA;
+        if (k == 0) { send_frame(sock, REP_END, NULL, 0); break; }
+        buf[0] = REP_DATA;
         put_u32(buf + 1, (uint32_t)k);
         if (write_full(sock, buf, 5 + (size_t)k) < 0) break;
     }
@@ -819,7 +833,7 @@ static void handle_list(int sock, const uint8_t *payload, uint32_t len) {
     DIR *d = opendir(r.path);
     if (!d) { send_errno(sock, errno, "cannot list", path); free(path); return; }
     free(path);
-    if (send_frame(sock, R_OK, NULL, 0) < 0) { closedir(d); return; }
+    if (send_frame(sock, REP_OK, NULL, 0) < 0) { closedir(d); return; }
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
@@ -834,10 +848,10 @@ static void handle_list(int sock, const uint8_t *payload, uint32_t len) {
         out_u64(&o, (uint64_t)((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000));
         out_str(&o, e->d_name);
         out_str(&o, full);
-        if (send_out(sock, R_ENTRY, &o) < 0) { closedir(d); return; }
+        if (send_out(sock, REP_ENTRY, &o) < 0) { closedir(d); return; }
     }
     closedir(d);
-    send_frame(sock, R_END, NULL, 0);
+    send_frame(sock, REP_END, NULL, 0);
 }
 
 static int remove_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
@@ -860,7 +874,7 @@ static void handle_delete(int sock, const uint8_t *payload, uint32_t len) {
     else if (S_ISDIR(st.st_mode)) rc = nftw(r.path, remove_entry, 32, FTW_DEPTH | FTW_PHYS);
     else rc = unlink(r.path);
     if (rc < 0) send_errno(sock, errno, "cannot delete", path);
-    else send_frame(sock, R_OK, NULL, 0);
+    else send_frame(sock, REP_OK, NULL, 0);
     free(path);
 }
 
@@ -873,7 +887,7 @@ static void reap(void) {
 }
 
 static void serve_connection(int conn, int sfd) {
-    struct timeval tv = {5, 0};
+    struct timeval tv = {1, 0}; /* PID 1 reads small requests inline: a silent client must not stall it */
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     uint8_t type, *payload = NULL;
@@ -883,12 +897,18 @@ static void serve_connection(int conn, int sfd) {
     case REQ_PING: {
         uint8_t v[4];
         put_u32(v, PROTOCOL_VERSION);
-        send_frame(conn, R_PONG, v, 4);
+        send_frame(conn, REP_PONG, v, 4);
         break;
     }
     case REQ_SPAWN: handle_spawn(conn, payload, len); break;
     case REQ_PROCS: handle_procs(conn); break;
     case REQ_KILL: handle_kill(conn, payload, len); break;
+    case REQ_KILL_ALL:
+        /* Inline, so it works even when a fork bomb holds every pid: from the namespace's init,
+         * kill(-1) reaches every process but init itself. */
+        kill(-1, SIGKILL);
+        send_frame(conn, REP_OK, NULL, 0);
+        break;
     case REQ_EXEC: case REQ_WRITE: case REQ_READ: case REQ_LIST: case REQ_DELETE: {
         pid_t pid = fork();
         if (pid < 0) { send_error(conn, E_BUSY, errno, "the sandbox is at its process limit"); break; }

@@ -1,0 +1,79 @@
+namespace Miosa.Bench;
+
+/// <summary>What one run measures and how much of it; read from the command line.</summary>
+public sealed record BenchOptions
+{
+    public int CreateCount { get; init; } = 50;
+    public int ExecCount { get; init; } = 200;
+    public int IdleCount { get; init; } = 200;
+    public int IdleConcurrency { get; init; } = 8;
+    public int ConcurrentCount { get; init; } = 500;
+    public int ConcurrentConcurrency { get; init; } = 16;
+    public int SmallFileBytes { get; init; } = 1_000_000;
+    public int SmallFileRepeats { get; init; } = 20;
+    public long LargeFileBytes { get; init; } = 200_000_000;
+    public int LargeFileRepeats { get; init; } = 3;
+    public bool SkipConcurrent { get; init; }
+    public bool SkipIdle { get; init; }
+    public bool SkipFiles { get; init; }
+    public bool Quick { get; init; }
+    public string? ApiDll { get; init; }
+    public string? DockerImage { get; init; }
+    public string? MarkdownPath { get; init; }
+
+    public const string Usage = """
+        usage: dotnet run -c Release --project bench/Miosa.Bench -- [options]
+
+          --quick              small counts and a 20 MB large file (a smoke run, not a measurement)
+          --skip-500           skip the 500 concurrent sandboxes
+          --skip-idle          skip the memory of 200 idle sandboxes
+          --skip-files         skip file upload/download throughput
+          --create-n N         sequential creates for create latency (50)
+          --exec-n N           sequential exec round trips (200)
+          --idle-n N           idle sandboxes for the memory figure (200)
+          --concurrent-n N     sandboxes alive at once (500)
+          --large-mb N         size of the large file in MB (200)
+          --api-dll PATH       the Miosa.Api.dll to start (default: the one built next to the harness)
+          --docker-image NAME  image for the docker run baseline (default: the first local image)
+          --markdown PATH      also write the table as Markdown (default: bench/results/<utc time>.md)
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var options = args.Contains("--quick")
+            ? new BenchOptions
+            {
+                Quick = true,
+                CreateCount = 10,
+                ExecCount = 30,
+                IdleCount = 20,
+                ConcurrentCount = 40,
+                SmallFileRepeats = 5,
+                LargeFileBytes = 20_000_000,
+                LargeFileRepeats = 2,
+            }
+            : new BenchOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            int Count() => int.TryParse(Value(), out var n) && n > 0 ? n : throw new ArgumentException($"{args[i]} needs a positive number");
+            options = args[i] switch
+            {
+                "--quick" => options,
+                "--skip-500" => options with { SkipConcurrent = true },
+                "--skip-idle" => options with { SkipIdle = true },
+                "--skip-files" => options with { SkipFiles = true },
+                "--create-n" => options with { CreateCount = Count() },
+                "--exec-n" => options with { ExecCount = Count() },
+                "--idle-n" => options with { IdleCount = Count() },
+                "--concurrent-n" => options with { ConcurrentCount = Count() },
+                "--large-mb" => options with { LargeFileBytes = Count() * 1_000_000L },
+                "--api-dll" => options with { ApiDll = Path.GetFullPath(Value()) },
+                "--docker-image" => options with { DockerImage = Value() },
+                "--markdown" => options with { MarkdownPath = Path.GetFullPath(Value()) },
+                _ => throw new ArgumentException($"unknown option {args[i]}"),
+            };
+        }
+        return options;
+    }
+}

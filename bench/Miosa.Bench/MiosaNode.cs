@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+
+namespace Miosa.Bench;
+
+/// <summary>
+/// A real single-node Miosa started as its own process on loopback with a fresh data dir, the
+/// same way the API tests start one (tests/Miosa.Api.Tests/MiosaNode.cs).
+/// </summary>
+public sealed class MiosaNode : IAsyncDisposable
+{
+    private const int OutputLimit = 400;
+    private readonly Queue<string> _output = new();
+    private readonly string _dll;
+    private Process? _process;
+
+    public MiosaNode(string dll)
+    {
+        _dll = dll;
+        DataDir = Directory.CreateTempSubdirectory("miosa-bench-").FullName;
+    }
+
+    public string DataDir { get; }
+    public int ApiPort { get; } = FreePort();
+    public int EdgePort { get; } = FreePort();
+    public int AkkaPort { get; } = FreePort();
+    public Uri Api => new($"http://127.0.0.1:{ApiPort}");
+    public int Pid => _process?.Id ?? throw new InvalidOperationException("The node is not running.");
+    public bool HasExited => _process is null || _process.HasExited;
+    public TimeSpan StartTime { get; private set; }
+
+    /// <summary>The last lines the node wrote (stdout and stderr interleaved).</summary>
+    public string OutputTail(int lines = 40)
+    {
+        lock (_output) return string.Join('\n', _output.TakeLast(lines));
+    }
+
+    /// <summary>The Miosa.Api.dll built next to the harness, else the Release build in the repository.</summary>
+    public static string LocateDll(string? given)
+    {
+        if (given is not null) return File.Exists(given) ? given : throw new FileNotFoundException($"no {given}");
+        var beside = Path.Combine(AppContext.BaseDirectory, "Miosa.Api.dll");
+        if (File.Exists(beside)) return beside;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var built = Path.Combine(dir.FullName, "src", "Miosa.Api", "bin", "Release", "net10.0", "Miosa.Api.dll");
+            if (File.Exists(built)) return built;
+        }
+        throw new FileNotFoundException("no Miosa.Api.dll next to the harness or under src/Miosa.Api/bin/Release; build Release first");
+    }
+
+    public async Task StartAsync(CancellationToken ct)
+    {
+        var info = new ProcessStartInfo("dotnet", [_dll])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(_dll)!,
+        };
+        info.Environment["MIOSA_DATA_DIR"] = DataDir;
+        info.Environment["MIOSA_API_PORT"] = ApiPort.ToString();
+        info.Environment["MIOSA_EDGE_PORT"] = EdgePort.ToString();
+        info.Environment["MIOSA_AKKA_PORT"] = AkkaPort.ToString();
+        info.Environment["MIOSA_EDGE_HTTPS_PORT"] = FreePort().ToString();
+        info.Environment["MIOSA_ADMIN_TOKEN"] = "bench-admin-token";
+        info.Environment["MIOSA_NODE_NAME"] = "bench-node";
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = Stopwatch.GetTimestamp();
+        _process = Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            Remember(e.Data);
+            if (e.Data.StartsWith("miosa: ready", StringComparison.Ordinal)) ready.TrySetResult();
+        };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Remember(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var exited = _process.WaitForExitAsync(ct);
+        var first = await Task.WhenAny(ready.Task, exited, Task.Delay(TimeSpan.FromSeconds(120), ct));
+        if (first != ready.Task)
+            throw new InvalidOperationException($"Miosa did not become ready ({(_process.HasExited ? $"exited {_process.ExitCode}" : "timed out")}):\n{OutputTail()}");
+        StartTime = Stopwatch.GetElapsedTime(started);
+    }
+
+    public HttpClient Client()
+    {
+        var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = 64,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+            AutomaticDecompression = DecompressionMethods.None,
+        };
+        var client = new HttpClient(handler) { BaseAddress = Api, Timeout = TimeSpan.FromMinutes(2) };
+        var key = File.ReadAllText(Path.Combine(DataDir, "default-org.key")).Trim();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            try
+            {
+                if (!_process.HasExited)
+                {
+                    _process.Kill(entireProcessTree: true);
+                    using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    await _process.WaitForExitAsync(wait.Token);
+                }
+            }
+            catch (Exception e) when (e is InvalidOperationException or OperationCanceledException or System.ComponentModel.Win32Exception)
+            {
+                Console.Error.WriteLine($"bench: could not stop the node (pid {_process.Id}): {e.Message}");
+            }
+            _process.Dispose();
+            _process = null;
+        }
+        for (var attempt = 0; attempt < 5 && Directory.Exists(DataDir); attempt++)
+        {
+            var mounts = MountsUnder(DataDir);
+            if (mounts.Count > 0)
+            {
+                if (attempt < 4)
+                {
+                    await Task.Delay(1000);
+                    continue;
+                }
+                Console.Error.WriteLine($"bench: left {DataDir} in place: still mounted under it: {string.Join(", ", mounts.Take(5))}");
+                break;
+            }
+            try
+            {
+                Directory.Delete(DataDir, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A sandbox still being torn down (or a mount still in place): try again shortly.
+                if (attempt == 4) Console.Error.WriteLine($"bench: could not remove {DataDir}: {e.Message}");
+                else await Task.Delay(1000);
+            }
+        }
+    }
+
+    private void Remember(string line)
+    {
+        lock (_output)
+        {
+            _output.Enqueue(line);
+            while (_output.Count > OutputLimit) _output.Dequeue();
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Mount points at or under the path: never delete through them (they may be bind mounts of host directories).</summary>
+    private static List<string> MountsUnder(string path)
+    {
+        var prefix = path.TrimEnd('/') + "/";
+        return File.ReadLines("/proc/self/mountinfo")
+            .Select(line => line.Split(' '))
+            .Where(fields => fields.Length > 4)
+            .Select(fields => fields[4].Replace("\\040", " ", StringComparison.Ordinal))
+            .Where(mount => mount == path || mount.StartsWith(prefix, StringComparison.Ordinal))
+            .ToList();
+    }
+}

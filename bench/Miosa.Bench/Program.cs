@@ -1,0 +1,225 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Miosa.Bench;
+
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(BenchOptions.Usage);
+    return 0;
+}
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"bench: {e.Message}\n{BenchOptions.Usage}");
+    return 2;
+}
+
+using var stop = new CancellationTokenSource();
+void Interrupt(PosixSignalContext context)
+{
+    context.Cancel = true;
+    BenchRun.Log("interrupted: cleaning up");
+    stop.Cancel();
+}
+using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
+using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
+var ct = stop.Token;
+
+var startedAt = DateTimeOffset.UtcNow;
+var stepBudget = TimeSpan.FromMinutes(20);
+var machine = $"{Environment.ProcessorCount} cores, Linux {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}, " +
+              $"{SandboxProcesses.HostAvailable() / 1_000_000_000.0:F1} GB available, .NET {Environment.Version}";
+var table = new ResultTable();
+var scratch = Directory.CreateTempSubdirectory("miosa-bench-files-").FullName;
+var run = new BenchRun(options, table, scratch);
+BenchRun.Log($"{machine}; load average {File.ReadAllText("/proc/loadavg").Trim()}");
+if (options.Quick) table.Note("--quick: small counts, a smoke run rather than a measurement");
+if (Environment.UserName != "root") table.Note($"running as {Environment.UserName}, not root: sandboxes and /proc of other users may be out of reach");
+
+HttpClient? http = null;
+try
+{
+    try
+    {
+        run.BwrapTrue = await Baselines.SpawnAsync("bwrap", Baselines.BwrapTrue, Math.Max(options.CreateCount, 50), ct);
+        table.Add($"bare `bwrap … true` spawn p50 / p99 (n={run.BwrapTrue.Count})", $"{Latencies.Ms(run.BwrapTrue.P50)} / {Latencies.Ms(run.BwrapTrue.P99)}");
+    }
+    catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+    {
+        table.Failed("bare `bwrap … true` spawn", "", e);
+    }
+
+    try
+    {
+        var dll = MiosaNode.LocateDll(options.ApiDll);
+        BenchRun.Log($"starting {dll}");
+        run.Node = new MiosaNode(dll);
+        await run.Node.StartAsync(ct);
+        http = run.Node.Client();
+        run.Api = new SandboxApi(http);
+        table.Add("node start to `miosa: ready` (fresh data dir)", $"{run.Node.StartTime.TotalSeconds:F1} s",
+            $"node RSS {SandboxProcesses.Mb(SandboxProcesses.Rss(run.Node.Pid))}");
+    }
+    catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+    {
+        table.Failed("node start", "", e);
+    }
+
+    if (run.Api is not null)
+    {
+        try
+        {
+            // Warm-up, not measured: the first sandbox and exec pay for JIT and cold caches.
+            var id = await run.Api.CreateAsync(ct);
+            await run.Api.ExecTrueAsync(id, ct);
+            await run.Api.DeleteAsync(id, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            table.Note($"warm-up (create, exec true, delete) failed: {e.Message}");
+        }
+    }
+
+    var steps = new List<(string Name, Func<BenchRun, CancellationToken, Task> Step)>
+    {
+        ("sandbox create latency", CreateLatency.RunAsync),
+        ("exec round trip", ExecRoundTrip.RunAsync),
+    };
+    if (!options.SkipFiles) steps.Add(("file throughput", FileThroughput.RunAsync));
+    if (!options.SkipIdle) steps.Add(("idle sandbox memory", IdleMemory.RunAsync));
+    if (!options.SkipConcurrent) steps.Add(("sandboxes alive at once", ConcurrentSandboxes.RunAsync));
+    foreach (var (name, step) in steps)
+    {
+        BenchRun.Log($"measuring {name}");
+        var started = Stopwatch.GetTimestamp();
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        budget.CancelAfter(stepBudget);
+        try
+        {
+            await step(run, budget.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            table.Failed(name, "", new TimeoutException($"{name} did not finish within {stepBudget.TotalMinutes} minutes"));
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            table.Failed(name, "", e);
+        }
+        BenchRun.Log($"{name} took {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
+        if (run.Node is { HasExited: true })
+        {
+            table.Note($"the node exited during {name}");
+            break;
+        }
+    }
+}
+catch (OperationCanceledException) when (ct.IsCancellationRequested)
+{
+    table.Note("interrupted before the end");
+}
+finally
+{
+    await CleanUpAsync(run, http);
+}
+
+var markdown = Report(run, startedAt, machine, args);
+Console.WriteLine(markdown);
+var path = options.MarkdownPath ?? DefaultReportPath(startedAt);
+try
+{
+    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+    await File.WriteAllTextAsync(path, markdown, CancellationToken.None);
+    BenchRun.Log($"wrote {path}");
+}
+catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+{
+    BenchRun.Log($"could not write {path}: {e.Message}");
+}
+return ct.IsCancellationRequested ? 130 : 0;
+
+static async Task CleanUpAsync(BenchRun run, HttpClient? http)
+{
+    using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+    if (run.Api is { Alive.IsEmpty: false } api && run.Node is { HasExited: false })
+    {
+        var left = api.Alive.Keys.ToList();
+        BenchRun.Log($"cleaning up {left.Count} sandboxes");
+        try
+        {
+            var failures = await run.DeleteAllAsync(left, 16, limit.Token);
+            if (failures.Count > 0) run.Table.Note($"clean-up: {failures.Count} deletes failed: {BenchRun.Summarize(failures)}");
+        }
+        catch (OperationCanceledException)
+        {
+            run.Table.Note("clean-up: deleting the remaining sandboxes timed out");
+        }
+    }
+    http?.Dispose();
+    if (run.Node is not null)
+    {
+        run.NodeOutput = run.Node.OutputTail(60);
+        await run.Node.DisposeAsync();
+    }
+    try
+    {
+        Directory.Delete(run.Scratch, recursive: true);
+    }
+    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+    {
+        BenchRun.Log($"could not remove {run.Scratch}: {e.Message}");
+    }
+}
+
+static string Report(BenchRun run, DateTimeOffset startedAt, string machine, string[] args)
+{
+    var command = "dotnet run -c Release --project bench/Miosa.Bench" + (args.Length > 0 ? " -- " + string.Join(' ', args) : "");
+    var text = $"""
+        # Miosa benchmark, {startedAt:yyyy-MM-dd HH:mm} UTC
+
+        - command: `{command}`
+        - machine: {machine}
+        - commit: {Commit()}
+
+        {run.Table.ToMarkdown()}
+        """;
+    if (run.Table.HasErrors && run.NodeOutput is { Length: > 0 } output)
+        text += $"\nLast lines of the node's output:\n\n```\n{output}\n```\n";
+    return text;
+}
+
+static string Commit()
+{
+    static string? Git(params string[] args)
+    {
+        try
+        {
+            using var git = Process.Start(new ProcessStartInfo("git", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            var output = git.StandardOutput.ReadToEnd().Trim();
+            git.WaitForExit();
+            return git.ExitCode == 0 ? output : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+    var head = Git("rev-parse", "--short", "HEAD");
+    if (head is null) return "unknown";
+    return Git("status", "--porcelain") is { Length: > 0 } ? $"{head} + uncommitted changes" : head;
+}
+
+static string DefaultReportPath(DateTimeOffset startedAt)
+{
+    for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "Miosa.sln")))
+            return Path.Combine(dir.FullName, "bench", "results", $"{startedAt:yyyyMMdd-HHmmss}.md");
+    }
+    return Path.Combine(Environment.CurrentDirectory, $"miosa-bench-{startedAt:yyyyMMdd-HHmmss}.md");
+}

@@ -1,0 +1,31 @@
+namespace Miosa.HostAgent.Sandboxes;
+
+public sealed record JailSandboxOptions
+{
+    /// <summary>bubblewrap: a path, or a name looked up on PATH.</summary>
+    public string Bwrap { get; init; } = "bwrap";
+
+    /// <summary>Where miosa-init and miosa-launch are; default <c>native/</c> beside this assembly.</summary>
+    public string? NativeDirectory { get; init; }
+
+    /// <summary>cgroup path (below each hierarchy's root) that holds one cgroup per sandbox.</summary>
+    public string CgroupParent { get; init; } = "miosa";
+
+    /// <summary>The cgroups to use; default <see cref="SandboxCgroups.Detect"/> with <see cref="CgroupParent"/>.</summary>
+    public ISandboxCgroups? Cgroups { get; init; }
+
+    /// <summary>
+    /// Host uids (and gids) of sandboxes: each sandbox gets its own from
+    /// [<see cref="UidBase"/>, <see cref="UidBase"/> + <see cref="UidCount"/>). Keep the range out of
+    /// /etc/subuid delegations and real users. <see cref="UidCount"/> = 1 shares one uid.
+    /// </summary>
+    public int UidBase { get; init; } = 100_000;
+
+    public int UidCount { get; init; } = 65_536;
+
+    /// <summary>How long a sandbox may take to answer its first ping.</summary>
+    public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>PATH inside sandboxes (templates may override it).</summary>
+    public string Path { get; init; } = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+}
