@@ -17,6 +17,7 @@ public sealed record BenchOptions
     public bool SkipIdle { get; init; }
     public bool SkipFiles { get; init; }
     public bool Quick { get; init; }
+    public int? MemoryMb { get; init; }
     public string? ApiDll { get; init; }
     public string? DockerImage { get; init; }
     public string? MarkdownPath { get; init; }
@@ -33,6 +34,7 @@ public sealed record BenchOptions
           --idle-n N           idle sandboxes for the memory figure (200)
           --concurrent-n N     sandboxes alive at once (500)
           --large-mb N         size of the large file in MB (200)
+          --memory-mb N        ask for resources.memory_mb N on every create (default: the API's default)
           --api-dll PATH       the Miosa.Api.dll to start (default: the one built next to the harness)
           --docker-image NAME  image for the docker run baseline (default: the first local image)
           --markdown PATH      also write the table as Markdown (default: bench/results/<utc time>.md)
@@ -68,6 +70,7 @@ public sealed record BenchOptions
                 "--idle-n" => options with { IdleCount = Count() },
                 "--concurrent-n" => options with { ConcurrentCount = Count() },
                 "--large-mb" => options with { LargeFileBytes = Count() * 1_000_000L },
+                "--memory-mb" => options with { MemoryMb = Count() },
                 "--api-dll" => options with { ApiDll = Path.GetFullPath(Value()) },
                 "--docker-image" => options with { DockerImage = Value() },
                 "--markdown" => options with { MarkdownPath = Path.GetFullPath(Value()) },

@@ -27,8 +27,9 @@ public static class ConcurrentSandboxes
             var alive = ids.ToList();
             var processes = SandboxProcesses.Of(node.Pid, alive);
             var pss = processes.Sum(p => SandboxProcesses.Pss(p.Pid));
-            run.Table.Add($"with {alive.Count} alive: sandbox PSS per sandbox / node RSS",
-                $"{SandboxProcesses.Mb(pss / alive.Count)} / {SandboxProcesses.Mb(SandboxProcesses.Rss(node.Pid))}");
+            var (charged, _) = SandboxProcesses.CgroupMemory(processes);
+            run.Table.Add($"with {alive.Count} alive: per sandbox PSS / cgroup usage; node RSS",
+                $"{SandboxProcesses.Mb(pss / alive.Count)} / {SandboxProcesses.Mb(charged / alive.Count)}; {SandboxProcesses.Mb(SandboxProcesses.Rss(node.Pid))}");
 
             var execs = Math.Min(50, run.Options.ExecCount);
             var random = new Random(7);

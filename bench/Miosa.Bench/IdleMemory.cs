@@ -22,6 +22,7 @@ public static class IdleMemory
             await Task.Delay(TimeSpan.FromSeconds(2), ct);
             var nodeBefore = SandboxProcesses.Rss(node.Pid);
             var hostBefore = SandboxProcesses.HostAvailable();
+            var kernelBefore = SandboxProcesses.HostKernel();
             var sandboxProcessesBefore = SandboxProcesses.Of(node.Pid, []).Count;
 
             var (elapsed, failures) = await BenchRun.InParallelAsync(n, concurrency, async (_, token) => ids.Add(await api.CreateAsync(token)), ct);
@@ -35,6 +36,7 @@ public static class IdleMemory
             var pss = processes.Sum(p => SandboxProcesses.Pss(p.Pid));
             var nodeAfter = SandboxProcesses.Rss(node.Pid);
             var hostAfter = SandboxProcesses.HostAvailable();
+            var kernelAfter = SandboxProcesses.HostKernel();
             var perSandbox = pss / ids.Count;
             var commands = string.Join(", ", processes.GroupBy(p => p.Command).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} ×{g.Count()}"));
             if (processes.Count == 0)
@@ -42,9 +44,13 @@ public static class IdleMemory
 
             run.Table.Add($"sandbox processes' PSS per idle sandbox ({ids.Count} alive)", SandboxProcesses.Mb(perSandbox), "", "",
                 ResultTable.Goal(Goal, perSandbox <= 2_000_000));
+            var (charged, cgroups) = SandboxProcesses.CgroupMemory(processes);
+            run.Table.Add("sandbox memory cgroups' usage per idle sandbox (pages + page cache + kernel memory)",
+                cgroups == 0 ? "n/a (no memory cgroup found)" : SandboxProcesses.Mb(charged / ids.Count), $"{cgroups} cgroups");
             run.Table.Add("host processes per idle sandbox", $"{processes.Count / (double)ids.Count:F1} ({commands})");
             run.Table.Add($"node RSS growth per sandbox ({ids.Count} alive)", SandboxProcesses.Mb((nodeAfter - nodeBefore) / ids.Count),
                 $"node RSS {SandboxProcesses.Mb(nodeBefore)} → {SandboxProcesses.Mb(nodeAfter)}");
+            run.Table.Add("host kernel memory growth per sandbox (Slab + KernelStack + PageTables, host-wide)", SandboxProcesses.Mb((kernelAfter - kernelBefore) / ids.Count));
             run.Table.Add("host MemAvailable drop per sandbox (host-wide, noisy)", SandboxProcesses.Mb((hostBefore - hostAfter) / ids.Count));
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)

@@ -9,6 +9,14 @@ public sealed class Latencies
 
     public int Count => _ms.Count;
 
+    /// <summary>The samples from index `from` on, `count` of them, in the order they were taken.</summary>
+    public Latencies Slice(int from, int count)
+    {
+        var slice = new Latencies();
+        slice._ms.AddRange(_ms.Skip(from).Take(count));
+        return slice;
+    }
+
     public void Add(TimeSpan elapsed) => _ms.Add(elapsed.TotalMilliseconds);
 
     public double Percentile(double p)

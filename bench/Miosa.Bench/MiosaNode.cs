@@ -20,6 +20,9 @@ public sealed class MiosaNode : IAsyncDisposable
     {
         _dll = dll;
         DataDir = Directory.CreateTempSubdirectory("miosa-bench-").FullName;
+        // Sandboxes run as unprivileged uids that must pass through the data dir (0700 by default).
+        File.SetUnixFileMode(DataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                                      UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
     }
 
     public string DataDir { get; }

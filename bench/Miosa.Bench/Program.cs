@@ -37,7 +37,9 @@ var machine = $"{Environment.ProcessorCount} cores, Linux {File.ReadAllText("/pr
 var table = new ResultTable();
 var scratch = Directory.CreateTempSubdirectory("miosa-bench-files-").FullName;
 var run = new BenchRun(options, table, scratch);
-BenchRun.Log($"{machine}; load average {File.ReadAllText("/proc/loadavg").Trim()}");
+var startLoad = LoadAverage();
+BenchRun.Log($"{machine}; load average {startLoad}");
+if (options.MemoryMb is { } memoryMb) table.Note($"every sandbox is created with resources.memory_mb = {memoryMb}");
 if (options.Quick) table.Note("--quick: small counts, a smoke run rather than a measurement");
 if (Environment.UserName != "root") table.Note($"running as {Environment.UserName}, not root: sandboxes and /proc of other users may be out of reach");
 
@@ -61,7 +63,7 @@ try
         run.Node = new MiosaNode(dll);
         await run.Node.StartAsync(ct);
         http = run.Node.Client();
-        run.Api = new SandboxApi(http);
+        run.Api = new SandboxApi(http, options.MemoryMb);
         table.Add("node start to `miosa: ready` (fresh data dir)", $"{run.Node.StartTime.TotalSeconds:F1} s",
             $"node RSS {SandboxProcesses.Mb(SandboxProcesses.Rss(run.Node.Pid))}");
     }
@@ -74,14 +76,17 @@ try
     {
         try
         {
-            // Warm-up, not measured: the first sandbox and exec pay for JIT and cold caches.
-            var id = await run.Api.CreateAsync(ct);
-            await run.Api.ExecTrueAsync(id, ct);
-            await run.Api.DeleteAsync(id, ct);
+            // Warm-up, not measured: the first sandboxes and execs pay for JIT and cold caches.
+            for (var i = 0; i < 5; i++)
+            {
+                var id = await run.Api.CreateAsync(ct);
+                await run.Api.ExecTrueAsync(id, ct);
+                await run.Api.DeleteAsync(id, ct);
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            table.Note($"warm-up (create, exec true, delete) failed: {e.Message}");
+            table.Note($"warm-up (5× create, exec true, delete) failed: {e.Message}");
         }
     }
 
@@ -112,7 +117,7 @@ try
             table.Failed(name, "", e);
         }
         BenchRun.Log($"{name} took {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
-        if (run.Node is { HasExited: true })
+        if (run.Api is not null && run.Node is { HasExited: true })
         {
             table.Note($"the node exited during {name}");
             break;
@@ -128,7 +133,7 @@ finally
     await CleanUpAsync(run, http);
 }
 
-var markdown = Report(run, startedAt, machine, args);
+var markdown = Report(run, startedAt, machine, args, $"{startLoad} at start, {LoadAverage()} at the end");
 Console.WriteLine(markdown);
 var path = options.MarkdownPath ?? DefaultReportPath(startedAt);
 try
@@ -176,7 +181,9 @@ static async Task CleanUpAsync(BenchRun run, HttpClient? http)
     }
 }
 
-static string Report(BenchRun run, DateTimeOffset startedAt, string machine, string[] args)
+static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+
+static string Report(BenchRun run, DateTimeOffset startedAt, string machine, string[] args, string load)
 {
     var command = "dotnet run -c Release --project bench/Miosa.Bench" + (args.Length > 0 ? " -- " + string.Join(' ', args) : "");
     var text = $"""
@@ -184,6 +191,7 @@ static string Report(BenchRun run, DateTimeOffset startedAt, string machine, str
 
         - command: `{command}`
         - machine: {machine}
+        - load average (1, 5, 15 min): {load}
         - commit: {Commit()}
 
         {run.Table.ToMarkdown()}

@@ -16,9 +16,11 @@ public sealed class ApiException(string message, HttpStatusCode? status = null) 
 /// The sandbox calls of the public HTTP API, as an SDK would make them. Remembers every sandbox
 /// it created and has not deleted, so a run can always clean up after itself.
 /// </summary>
-public sealed class SandboxApi(HttpClient http)
+public sealed class SandboxApi(HttpClient http, int? memoryMb = null)
 {
-    private static readonly byte[] CreateBody = Encoding.UTF8.GetBytes("""{"metadata":{"purpose":"bench"}}""");
+    private readonly byte[] _createBody = Encoding.UTF8.GetBytes(memoryMb is null
+        ? """{"metadata":{"purpose":"bench"}}"""
+        : $$$"""{"metadata":{"purpose":"bench"},"resources":{"memory_mb":{{{memoryMb}}}}}""");
     private static readonly byte[] ExecTrueBody = Encoding.UTF8.GetBytes("""{"command":["true"]}""");
 
     public ConcurrentDictionary<string, byte> Alive { get; } = new();
@@ -26,7 +28,7 @@ public sealed class SandboxApi(HttpClient http)
     /// <summary>POST /v1/sandboxes; returns once it answers 201 (the sandbox is ready for exec).</summary>
     public async Task<string> CreateAsync(CancellationToken ct)
     {
-        using var response = await http.PostAsync("/v1/sandboxes", Json(CreateBody), ct);
+        using var response = await http.PostAsync("/v1/sandboxes", Json(_createBody), ct);
         var text = await response.Content.ReadAsStringAsync(ct);
         if (response.StatusCode != HttpStatusCode.Created) throw Unexpected("POST /v1/sandboxes", response.StatusCode, text);
         var id = JsonDocument.Parse(text).RootElement.GetProperty("id").GetString()

@@ -70,6 +70,42 @@ public static class SandboxProcesses
     /// <summary>Resident set size in bytes (/proc/PID/status VmRSS).</summary>
     public static long Rss(int pid) => ReadKb($"/proc/{pid}/status", "VmRSS:") * 1024;
 
+    /// <summary>
+    /// What the kernel charges to the memory cgroups the processes sit in (v1 memory.usage_in_bytes,
+    /// v2 memory.current: their pages, page cache and kernel memory), summed over distinct cgroups.
+    /// </summary>
+    public static (long Bytes, int Cgroups) CgroupMemory(IEnumerable<HostProcess> processes)
+    {
+        var files = new HashSet<string>();
+        var unified = File.Exists("/sys/fs/cgroup/cgroup.controllers");
+        foreach (var line in processes.SelectMany(p => p.Cgroups.Split('\n')))
+        {
+            var parts = line.Split(':', 3);
+            if (parts.Length != 3 || parts[2].Trim() is "/" or "") continue;
+            if (parts[1].Split(',').Contains("memory")) files.Add(Path.Join("/sys/fs/cgroup/memory", parts[2].Trim(), "memory.usage_in_bytes"));
+            else if (unified && parts[0] == "0") files.Add(Path.Join("/sys/fs/cgroup", parts[2].Trim(), "memory.current"));
+        }
+        long bytes = 0;
+        var counted = 0;
+        foreach (var file in files)
+        {
+            try
+            {
+                bytes += long.Parse(File.ReadAllText(file).Trim());
+                counted++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                // The cgroup went away or has no memory controller.
+            }
+        }
+        return (bytes, counted);
+    }
+
+    /// <summary>Kernel memory of the whole host in bytes: Slab + KernelStack + PageTables (namespaces, cgroups, mounts, tasks).</summary>
+    public static long HostKernel() =>
+        (ReadKb("/proc/meminfo", "Slab:") + ReadKb("/proc/meminfo", "KernelStack:") + ReadKb("/proc/meminfo", "PageTables:")) * 1024;
+
     /// <summary>MemAvailable of the whole host in bytes.</summary>
     public static long HostAvailable() => ReadKb("/proc/meminfo", "MemAvailable:") * 1024;
 

@@ -16,7 +16,8 @@ using Miosa.HostAgent.Sandboxes;
 using Yarp.ReverseProxy.Forwarder;
 
 var options = MiosaNodeOptions.FromEnvironment();
-Directory.CreateDirectory(options.DataDir);
+// 0711: sandbox uids pass through to their own workspaces; nobody else lists the data dir.
+Directory.CreateDirectory(options.DataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
 var clusterSecret = options.ClusterSecret ?? ClusterSecretFile.ReadOrCreate(Path.Combine(options.DataDir, "cluster.secret"));
 if (!options.UsesPostgres)
 {
@@ -40,6 +41,8 @@ if (options.HasRole("host"))
 var edge = options.HasRole("edge") ? await EdgeServer.StartAsync("127.0.0.1", options.EdgePort) : null;
 
 var builder = WebApplication.CreateBuilder(args);
+// Every request is not news: keep the log for what an operator acts on.
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning);
 builder.WebHost.UseUrls($"http://127.0.0.1:{options.ApiPort}");
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton<ReadModelDatabase>();

@@ -20,7 +20,8 @@ public sealed class MiosaNode : IAsyncDisposable
     public MiosaNode(string? dataDir = null)
     {
         DataDir = dataDir ?? Directory.CreateTempSubdirectory("miosa-test-").FullName;
-        File.SetUnixFileMode(DataDir, (UnixFileMode)0b111_001_001); // TEMP
+        // Sandbox uids must pass through the data dir to reach their workspaces (docs/operations.md).
+        File.SetUnixFileMode(DataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
     }
 
     public string DataDir { get; }

@@ -5,16 +5,40 @@ using Miosa.HostAgent.Sandboxes;
 
 namespace Miosa.HostAgent.Ingress;
 
-/// <summary>Writes an exec's output to the HTTP response as it arrives.</summary>
+/// <summary>
+/// Writes an exec's output to the HTTP response as it arrives. The response starts with the first
+/// output (or the end), so an exec the agent refuses can still answer with a problem.
+/// </summary>
 public abstract class ExecResponseWriter(HttpResponse response)
 {
+    private bool _started;
+
     protected HttpResponse Response { get; } = response;
 
-    public abstract Task StartAsync(CancellationToken ct);
+    public async ValueTask WriteAsync(ExecOutputChunk chunk, CancellationToken ct)
+    {
+        await EnsureStartedAsync(ct);
+        await WriteChunkAsync(chunk, ct);
+    }
 
-    public abstract ValueTask WriteAsync(ExecOutputChunk chunk, CancellationToken ct);
+    public async Task CompleteAsync(ExecResult result, bool oomKilled, CancellationToken ct)
+    {
+        await EnsureStartedAsync(ct);
+        await WriteEndAsync(result, oomKilled, ct);
+    }
 
-    public abstract Task CompleteAsync(ExecResult result, bool oomKilled, CancellationToken ct);
+    protected abstract Task StartAsync(CancellationToken ct);
+
+    protected abstract ValueTask WriteChunkAsync(ExecOutputChunk chunk, CancellationToken ct);
+
+    protected abstract Task WriteEndAsync(ExecResult result, bool oomKilled, CancellationToken ct);
+
+    private async ValueTask EnsureStartedAsync(CancellationToken ct)
+    {
+        if (_started) return;
+        _started = true;
+        await StartAsync(ct);
+    }
 
     protected ValueTask<System.IO.Pipelines.FlushResult> WriteRawAsync(string text, CancellationToken ct) =>
         Response.BodyWriter.WriteAsync(Encoding.UTF8.GetBytes(text), ct);
@@ -25,20 +49,20 @@ public sealed class NdjsonExecWriter(HttpResponse response) : ExecResponseWriter
 {
     private readonly Utf8TextDecoder _stdout = new(), _stderr = new();
 
-    public override Task StartAsync(CancellationToken ct)
+    protected override Task StartAsync(CancellationToken ct)
     {
         Response.ContentType = "application/x-ndjson";
         return Response.StartAsync(ct);
     }
 
-    public override async ValueTask WriteAsync(ExecOutputChunk chunk, CancellationToken ct)
+    protected override async ValueTask WriteChunkAsync(ExecOutputChunk chunk, CancellationToken ct)
     {
         var text = (chunk.Stream == ExecStream.Stdout ? _stdout : _stderr).Decode(chunk.Data.Span, final: false);
         if (text.Length == 0) return;
         await Line(chunk.Stream == ExecStream.Stdout ? "stdout" : "stderr", text, ct);
     }
 
-    public override async Task CompleteAsync(ExecResult result, bool oomKilled, CancellationToken ct)
+    protected override async Task WriteEndAsync(ExecResult result, bool oomKilled, CancellationToken ct)
     {
         if (_stdout.Decode([], final: true) is { Length: > 0 } tailOut) await Line("stdout", tailOut, ct);
         if (_stderr.Decode([], final: true) is { Length: > 0 } tailErr) await Line("stderr", tailErr, ct);
@@ -67,13 +91,13 @@ public sealed class JsonExecWriter(HttpResponse response) : ExecResponseWriter(r
     private readonly StringBuilder _stderrText = new();
     private bool _stderrTruncated;
 
-    public override async Task StartAsync(CancellationToken ct)
+    protected override async Task StartAsync(CancellationToken ct)
     {
         Response.ContentType = "application/json";
         await WriteRawAsync("{\"stdout\":\"", ct);
     }
 
-    public override async ValueTask WriteAsync(ExecOutputChunk chunk, CancellationToken ct)
+    protected override async ValueTask WriteChunkAsync(ExecOutputChunk chunk, CancellationToken ct)
     {
         if (chunk.Stream == ExecStream.Stdout)
         {
@@ -86,7 +110,7 @@ public sealed class JsonExecWriter(HttpResponse response) : ExecResponseWriter(r
         else _stderrTruncated = true;
     }
 
-    public override async Task CompleteAsync(ExecResult result, bool oomKilled, CancellationToken ct)
+    protected override async Task WriteEndAsync(ExecResult result, bool oomKilled, CancellationToken ct)
     {
         var tail = _stdout.Decode([], final: true);
         if (tail.Length > 0) await WriteRawAsync(JsonEncodedText.Encode(tail, System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping).Value, ct);

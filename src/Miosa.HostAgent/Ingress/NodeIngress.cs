@@ -70,16 +70,30 @@ public static class NodeIngress
         var request = new ExecRequest(body!.Argv, body.Cwd, body.Env, body.Timeout, body.Stdin);
         if (body.Background)
         {
-            var pid = await client.StartBackgroundAsync(request, ct);
-            return Results.Json(new { process_id = pid }, statusCode: 202);
+            try
+            {
+                var pid = await client.StartBackgroundAsync(request, ct);
+                return Results.Json(new { process_id = pid }, statusCode: 202);
+            }
+            catch (SandboxAgentException e)
+            {
+                return AgentUnavailable(e);
+            }
         }
 
         var oomKillsBefore = driver.ReadUsage(id)?.OomKills ?? 0;
         var streamed = http.Request.Headers.Accept.ToString().Contains("application/x-ndjson", StringComparison.OrdinalIgnoreCase);
         var response = streamed ? (ExecResponseWriter)new NdjsonExecWriter(http.Response) : new JsonExecWriter(http.Response);
         http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        await response.StartAsync(ct);
-        var result = await client.ExecAsync(request, response.WriteAsync, ct);
+        ExecResult result;
+        try
+        {
+            result = await client.ExecAsync(request, response.WriteAsync, ct);
+        }
+        catch (SandboxAgentException e) when (!http.Response.HasStarted)
+        {
+            return AgentUnavailable(e);
+        }
         var oomKilled = result.ExitCode == 137 && (driver.ReadUsage(id)?.OomKills ?? 0) > oomKillsBefore;
         await response.CompleteAsync(result, oomKilled, ct);
         return Results.Empty;
@@ -118,7 +132,7 @@ public static class NodeIngress
             return e.Error switch
             {
                 SandboxFileError.NotFound => Problems.Of(404, "file_not_found", $"{path}: no such file or directory."),
-                SandboxFileError.InvalidPath => Problems.Of(400, "invalid_path", $"{path} leaves the sandbox's workspace."),
+                SandboxFileError.InvalidPath => Problems.Of(400, "invalid_path", $"{path}: {e.Message}"),
                 SandboxFileError.ReadOnly => Problems.Of(403, "read_only_path", $"{path} is on the read-only system root."),
                 SandboxFileError.PermissionDenied => Problems.Of(403, "permission_denied", $"{path}: permission denied."),
                 SandboxFileError.IsADirectory => Problems.Of(409, "is_a_directory", $"{path} is a directory."),
@@ -127,7 +141,16 @@ public static class NodeIngress
                 _ => Problems.Of(500, "file_error", e.Message),
             };
         }
+        catch (SandboxAgentException e)
+        {
+            return AgentUnavailable(e);
+        }
     }
+
+    /// <summary>The sandbox's agent did not answer: out of processes (a fork bomb) or gone.</summary>
+    private static IResult AgentUnavailable(SandboxAgentException e) => e.AtProcessLimit
+        ? Problems.Of(429, "process_limit_reached", "The sandbox is at its process limit; kill some of its processes and retry.")
+        : Problems.Of(503, "sandbox_unavailable", $"The sandbox did not answer: {e.Message}");
 
     private static SandboxAgentClient? Client(ISandboxDriver driver, string id) =>
         driver.Find(id) is { } running ? new SandboxAgentClient(running.AgentSocket) : null;

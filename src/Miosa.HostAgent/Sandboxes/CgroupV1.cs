@@ -72,7 +72,9 @@ internal sealed class CgroupV1 : ISandboxCgroups
         return cgroup.Directories.Any(Directory.Exists) ? cgroup : null;
     }
 
-    private sealed class Sandbox : ISandboxCgroup
+    public int RemoveAbandoned(TimeSpan minimumAge) => SandboxCgroups.RemoveAbandoned(this, _parents["memory"], minimumAge);
+
+    internal sealed class Sandbox : ISandboxCgroup
     {
         private readonly Dictionary<string, string> _dirs;
 

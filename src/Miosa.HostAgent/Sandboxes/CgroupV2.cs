@@ -85,6 +85,8 @@ internal sealed class CgroupV2 : ISandboxCgroups
         return System.IO.Directory.Exists(directory) ? new Sandbox(directory, sandboxId) : null;
     }
 
+    public int RemoveAbandoned(TimeSpan minimumAge) => SandboxCgroups.RemoveAbandoned(this, _parent, minimumAge);
+
     private sealed class Sandbox(string directory, string sandboxId) : ISandboxCgroup
     {
         public string Directory { get; } = directory;

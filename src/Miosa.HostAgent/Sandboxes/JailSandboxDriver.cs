@@ -17,8 +17,9 @@ namespace Miosa.HostAgent.Sandboxes;
 /// <remarks>
 /// Host layout per sandbox, under the root directory:
 /// <c>&lt;id&gt;/</c> (root:gid 0710), <c>workspace/</c> (the sandbox's uid, 0700), <c>run/agent.sock</c>
-/// (root only, never mounted into the sandbox), <c>etc/</c> (generated passwd, group, hosts, hostname),
-/// <c>uid</c> (the sandbox's host uid, so files keep their owner across restarts).
+/// (root only, never mounted into the sandbox), <c>uid</c> (the sandbox's host uid, so files keep
+/// their owner across restarts). Shared by all: <c>.agent/miosa-init</c> and <c>.agent/etc/</c>
+/// (the generated passwd, group, hosts and hostname).
 /// </remarks>
 public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
 {
@@ -34,6 +35,7 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
     private readonly string _bwrap;
     private readonly string _launcher;
     private readonly string _agent;
+    private readonly string _etc;
     private readonly ConcurrentDictionary<string, Instance> _running = new();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new();
     private readonly HashSet<int> _uids = [];
@@ -64,6 +66,7 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
         _launcher = RequireFile(Path.Combine(native, "miosa-launch"));
         _bwrap = FindProgram(_options.Bwrap);
         _agent = InstallAgent(RequireFile(Path.Combine(native, "miosa-init")));
+        _etc = WriteEtc();
         Cgroups = _options.Cgroups ?? SandboxCgroups.Detect(_options.CgroupParent);
         RecoverSandboxes();
     }
@@ -285,7 +288,14 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
             gate.Release();
         }
 
-        Exited?.Invoke(instance.Sandbox.SandboxId);
+        try
+        {
+            Exited?.Invoke(instance.Sandbox.SandboxId);
+        }
+        catch (Exception e)
+        {
+            LogCleanupFailed(e, instance.Sandbox.SandboxId);
+        }
     }
 
     private async Task<Instance> LaunchAsync(string id, int uid, IReadOnlyList<KeyValuePair<string, string>> environment, SandboxLimits limits, ISandboxCgroup cgroup, CancellationToken ct)
@@ -323,7 +333,7 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
-        var process = Process.Start(start) ?? throw new SandboxStartException(id, "Process.Start returned no process.");
+        var process = await SandboxSpawner.StartAsync(start).ConfigureAwait(false);
         var stderr = new OutputTail(process.StandardError.BaseStream);
         try
         {
@@ -405,7 +415,7 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
             // Only over files the host has: a new file cannot be created inside the read-only /etc.
             if (File.Exists(Path.Combine("/etc", file)))
             {
-                args.AddRange(["--ro-bind", Path.Combine(directory, "etc", file), "/etc/" + file]);
+                args.AddRange(["--ro-bind", Path.Combine(_etc, file), "/etc/" + file]);
             }
         }
 
@@ -413,7 +423,7 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
             "--proc", "/proc", "--dev", "/dev", "--size", tmpfsSize, "--tmpfs", "/tmp", "--dir", "/var", "--symlink", "../tmp", "/var/tmp",
             "--size", tmpfsSize, "--tmpfs", "/run", "--ro-bind", _agent, AgentPathInside,
             "--bind", Path.Combine(directory, "workspace"), "/workspace",
-            "--chdir", "/workspace", "--hostname", HostName(id), "--clearenv",
+            "--chdir", "/workspace", "--hostname", HostName, "--clearenv",
         ]);
         foreach (var (key, value) in environment)
         {
@@ -426,7 +436,28 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
 
     private static readonly string[] GeneratedEtcFiles = ["passwd", "group", "hosts", "hostname"];
 
-    private static string HostName(string id) => id.Replace('_', '-');
+    /// <summary>Every sandbox's host name: the same for all, so /etc needs no per-sandbox files.</summary>
+    public const string HostName = "sandbox";
+
+    /// <summary>passwd, group, hosts and hostname as every sandbox sees them (written once per driver).</summary>
+    private string WriteEtc()
+    {
+        var etc = Path.Combine(_root, ".agent", "etc");
+        Directory.CreateDirectory(etc);
+        void Write(string name, string content)
+        {
+            // Beside and renamed: sandboxes of a previous run may still have the old file mounted.
+            var temporary = Path.Combine(etc, name + ".new");
+            File.WriteAllText(temporary, content);
+            File.Move(temporary, Path.Combine(etc, name), overwrite: true);
+        }
+
+        Write("passwd", "root:x:0:0:root:/root:/usr/sbin/nologin\nuser:x:1000:1000:user:/workspace:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+        Write("group", "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n");
+        Write("hosts", $"127.0.0.1\tlocalhost {HostName}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        Write("hostname", HostName + "\n");
+        return etc;
+    }
 
     private List<KeyValuePair<string, string>> SandboxEnvironment(SandboxSpec spec)
     {
@@ -484,13 +515,6 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
         }
 
         Directory.CreateDirectory(Path.Combine(directory, "run"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var etc = Path.Combine(directory, "etc");
-        Directory.CreateDirectory(etc);
-        var host = HostName(id);
-        File.WriteAllText(Path.Combine(etc, "passwd"), "root:x:0:0:root:/root:/usr/sbin/nologin\nuser:x:1000:1000:user:/workspace:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
-        File.WriteAllText(Path.Combine(etc, "group"), "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n");
-        File.WriteAllText(Path.Combine(etc, "hosts"), $"127.0.0.1\tlocalhost {host}\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-        File.WriteAllText(Path.Combine(etc, "hostname"), host + "\n");
         return uid.Value;
     }
 
@@ -519,7 +543,8 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
 
     /// <summary>
     /// After a restart (even a kill -9): sandboxes died with us (--die-with-parent), but their
-    /// cgroups stay; remove them and remember which uids belong to which workspaces.
+    /// cgroups stay; remove them and remember which uids belong to which workspaces. Only this
+    /// root's sandboxes are killed: other nodes may share the host and the cgroup parent.
     /// </summary>
     private void RecoverSandboxes()
     {
@@ -548,6 +573,9 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
                 LogCleanupFailed(e, id);
             }
         }
+
+        // Cgroups of sandboxes whose directories are gone (a deleted data dir, another node).
+        Cgroups.RemoveAbandoned(TimeSpan.FromMinutes(1));
     }
 
     private string InstallAgent(string source)

@@ -10,6 +10,9 @@ namespace Miosa.HostAgent.Sandboxes;
 /// </summary>
 public sealed class SandboxAgentClient(string agentSocket)
 {
+    /// <summary>Most entries one list returns: what the sandbox sends is bounded before it reaches the host's memory.</summary>
+    public const int MaxListEntries = 100_000;
+
     public string AgentSocket { get; } = agentSocket;
 
     /// <summary>Answers once the agent serves requests; throws <see cref="SandboxAgentException"/> if it does not.</summary>
@@ -122,6 +125,11 @@ public sealed class SandboxAgentClient(string agentSocket)
                 throw SandboxAgentConnection.Unexpected(frame);
             }
 
+            if (processes.Count >= MaxListEntries)
+            {
+                throw new SandboxAgentException("The sandbox agent listed too many processes.");
+            }
+
             processes.Add(ReadProcess(frame.Payload.Span));
         }
     }
@@ -155,8 +163,9 @@ public sealed class SandboxAgentClient(string agentSocket)
     }
 
     /// <summary>
-    /// SIGKILLs every process in the sandbox except its agent: the way out when a runaway process
-    /// (a fork bomb) holds every pid, since the agent answers this without starting a process.
+    /// SIGKILLs every process in the sandbox except its agent and returns once they are gone: the
+    /// way out when a runaway process (a fork bomb) holds every pid, since the agent answers this
+    /// without starting a process.
     /// </summary>
     public async Task KillAllProcessesAsync(CancellationToken ct)
     {
@@ -253,7 +262,7 @@ public sealed class SandboxAgentClient(string agentSocket)
         }
     }
 
-    /// <summary>The entries of a directory (not recursive), sorted by name.</summary>
+    /// <summary>The entries of a directory (not recursive), sorted by name; at most <see cref="MaxListEntries"/>.</summary>
     public async Task<IReadOnlyList<SandboxFileEntry>> ListAsync(string path, CancellationToken ct)
     {
         var payload = SandboxAgentProtocol.PathPayload(path);
@@ -273,6 +282,11 @@ public sealed class SandboxAgentClient(string agentSocket)
             if (frame.Type != SandboxAgentProtocol.ReplyEntry)
             {
                 throw SandboxAgentConnection.Unexpected(frame);
+            }
+
+            if (entries.Count >= MaxListEntries)
+            {
+                throw new SandboxFileException(SandboxFileError.Other, $"{path} has more than {MaxListEntries} entries.");
             }
 
             entries.Add(ReadEntry(frame.Payload.Span));

@@ -80,6 +80,7 @@ internal sealed class SandboxAgentConnection : IAsyncDisposable, IDisposable
 
     public async ValueTask<SandboxAgentFrame> ReadFrameAsync(CancellationToken ct)
     {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         await FillAsync(SandboxAgentProtocol.HeaderSize, ct).ConfigureAwait(false);
         var type = _buffer[_start];
         var length = BinaryPrimitives.ReadUInt32BigEndian(_buffer.AsSpan(_start + 1));

@@ -140,7 +140,7 @@ internal static class SandboxAgentProtocol
         var message = reader.String();
         return code is >= (int)SandboxFileError.NotFound and <= (int)SandboxFileError.Other
             ? new SandboxFileException((SandboxFileError)code, message)
-            : new SandboxAgentException(message);
+            : new SandboxAgentException(message) { AtProcessLimit = code == ErrorBusy };
     }
 }
 

@@ -15,6 +15,13 @@ public interface ISandboxCgroups
 
     /// <summary>The sandbox's existing cgroup (e.g. left by a killed node), or null.</summary>
     ISandboxCgroup? Open(string sandboxId);
+
+    /// <summary>
+    /// Removes sandbox cgroups that hold no process and are older than <paramref name="minimumAge"/>
+    /// (left by nodes that died or whose data was deleted); younger ones may be starting right now
+    /// in another node sharing this host. Returns how many it removed.
+    /// </summary>
+    int RemoveAbandoned(TimeSpan minimumAge);
 }
 
 /// <summary>One sandbox's cgroup.</summary>
@@ -150,6 +157,27 @@ public static class SandboxCgroups
 
             await Task.Delay(1, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Shared by v1 and v2: <paramref name="primary"/> is the directory holding one cgroup per sandbox.</summary>
+    internal static int RemoveAbandoned(ISandboxCgroups cgroups, string primary, TimeSpan minimumAge)
+    {
+        var removed = 0;
+        var cutoff = DateTime.UtcNow - minimumAge;
+        foreach (var directory in Directory.Exists(primary) ? Directory.GetDirectories(primary) : [])
+        {
+            if (Directory.GetLastWriteTimeUtc(directory) > cutoff || cgroups.Open(Path.GetFileName(directory)) is not { } cgroup || cgroup.ReadPids().Count > 0)
+            {
+                continue;
+            }
+
+            if (TryRemove(cgroup is CgroupV1.Sandbox v1 ? v1.Directories : [directory]))
+            {
+                removed++;
+            }
+        }
+
+        return removed;
     }
 
     private static bool TryRemove(IReadOnlyList<string> directories)

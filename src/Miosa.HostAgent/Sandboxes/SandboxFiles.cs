@@ -45,6 +45,12 @@ public class SandboxAgentException : Exception
         : base(message, inner)
     {
     }
+
+    /// <summary>
+    /// The agent could not start a process because the sandbox is at its pids limit (e.g. a fork
+    /// bomb): retry later, or <see cref="SandboxAgentClient.KillAllProcessesAsync"/>.
+    /// </summary>
+    public bool AtProcessLimit { get; init; }
 }
 
 /// <summary>A file operation failed inside the sandbox; raised before any content is transferred.</summary>

@@ -761,8 +761,13 @@ static void handle_write(int sock, const uint8_t *payload, uint32_t len) {
     /* Write beside the target, then rename: readers never see half a file. */
     char tmp[PATH_MAX + 64];
     char *slash = strrchr(r.path, '/');
-    snprintf(tmp, sizeof tmp, "%.*s/.%s.miosa-%d", (int)(slash - r.path), r.path, slash + 1, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 16; attempt++) {
+        /* Short name: the target's own name may already be near NAME_MAX. */
+        snprintf(tmp, sizeof tmp, "%.*s/.miosa-upload-%d-%d", (int)(slash - r.path), r.path, (int)getpid(), attempt);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0 && errno != EEXIST) break;
+    }
     if (fd < 0) { send_errno(sock, errno, "cannot write", path); free(path); return; }
     if (exists) fchmod(fd, st.st_mode & 07777);
     if (send_frame(sock, REP_OK, NULL, 0) < 0) { unlink(tmp); close(fd); free(path); return; }
@@ -886,6 +891,23 @@ static void reap(void) {
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) procs_reaped(pid, status);
 }
 
+/*
+ * Inline in PID 1, so it works even when a fork bomb holds every pid: from the namespace's init,
+ * kill(-1) reaches every process but init itself, and no fork slips past it. Every process here
+ * descends from init, so once all are reaped (bounded wait) the sandbox's pids are free again.
+ */
+static void kill_all(void) {
+    kill(-1, SIGKILL);
+    int64_t until = now_us_mono() / 1000 + 2000;
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) { procs_reaped(pid, status); continue; }
+        if ((pid < 0 && errno == ECHILD) || now_us_mono() / 1000 >= until) return;
+        poll(NULL, 0, 1);
+    }
+}
+
 static void serve_connection(int conn, int sfd) {
     struct timeval tv = {1, 0}; /* PID 1 reads small requests inline: a silent client must not stall it */
     setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -903,12 +925,7 @@ static void serve_connection(int conn, int sfd) {
     case REQ_SPAWN: handle_spawn(conn, payload, len); break;
     case REQ_PROCS: handle_procs(conn); break;
     case REQ_KILL: handle_kill(conn, payload, len); break;
-    case REQ_KILL_ALL:
-        /* Inline, so it works even when a fork bomb holds every pid: from the namespace's init,
-         * kill(-1) reaches every process but init itself. */
-        kill(-1, SIGKILL);
-        send_frame(conn, REP_OK, NULL, 0);
-        break;
+    case REQ_KILL_ALL: kill_all(); send_frame(conn, REP_OK, NULL, 0); break;
     case REQ_EXEC: case REQ_WRITE: case REQ_READ: case REQ_LIST: case REQ_DELETE: {
         pid_t pid = fork();
         if (pid < 0) { send_error(conn, E_BUSY, errno, "the sandbox is at its process limit"); break; }

@@ -258,7 +258,7 @@ public sealed class ExecTests(ExecTests.Sandbox sandbox) : IClassFixture<ExecTes
 
         Assert.Equal("user", lines[0]);
         Assert.Equal("1000", lines[1]);
-        Assert.StartsWith("sbx-", lines[2], StringComparison.Ordinal);
+        Assert.Equal(JailSandboxDriver.HostName, lines[2]);
         Assert.Contains(lines, l => l.Trim().StartsWith("1 /run/miosa/init", StringComparison.Ordinal));
         // init, the handler of this exec, sh and ps: nothing of the host.
         Assert.All(lines.Skip(3), l => Assert.Matches(@"^\s*\d+ (/run/miosa/init|/bin/sh -c id|ps -eo)", l));

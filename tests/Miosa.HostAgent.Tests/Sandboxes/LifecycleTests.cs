@@ -105,20 +105,50 @@ public sealed class LifecycleTests(SandboxFixture fixture, ITestOutputHelper out
         var spec = SandboxFixture.Spec();
         var client = await fixture.StartAsync(spec);
         await client.WriteFileAsync("before-restart.txt", new MemoryStream([42]), None);
-        // As after kill -9 of the node: the sandbox's processes are gone, its cgroup is not.
-        var cgroup = fixture.Driver.Cgroups.Open(spec.SandboxId)!;
-        var pids = cgroup.ReadPids();
-        foreach (var pid in pids)
+        await fixture.Driver.StopAsync(spec.SandboxId, None);
+        // As after kill -9 of the node: its sandboxes died with it, their cgroups (here with a
+        // straggler in them) did not.
+        var stale = await fixture.Driver.Cgroups.CreateAsync(spec.SandboxId, SandboxLimits.Default, None);
+        using var straggler = Process.Start("sleep", "300");
+        foreach (var procs in stale.ProcsFiles)
         {
-            Process.GetProcessById(pid).Kill();
+            await File.WriteAllTextAsync(procs, straggler.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        var restarted = fixture.NewDriver();
+        await using var restarted = fixture.NewDriver();
 
         Assert.Null(restarted.Cgroups.Open(spec.SandboxId));
+        await straggler.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(5));
         var sandbox = await restarted.StartAsync(spec, None);
         Assert.Equal("before-restart.txt\n", (await new SandboxAgentClient(sandbox.AgentSocket).RunAsync("ls")).Stdout);
-        await restarted.StopAsync(spec.SandboxId, None);
+    }
+
+    [Fact]
+    public async Task Abandoned_empty_cgroups_are_removed_but_live_ones_stay()
+    {
+        var live = SandboxFixture.Spec();
+        await fixture.StartAsync(live);
+        await fixture.Driver.Cgroups.CreateAsync("sbx_abandoned" + Guid.NewGuid().ToString("N")[..8], SandboxLimits.Default, None);
+
+        Assert.True(fixture.Driver.Cgroups.RemoveAbandoned(TimeSpan.Zero) >= 1);
+
+        Assert.NotNull(fixture.Driver.Cgroups.Open(live.SandboxId));
+        Assert.Equal("alive\n", (await new SandboxAgentClient(fixture.Driver.Find(live.SandboxId)!.AgentSocket).RunAsync("echo alive")).Stdout);
+    }
+
+    [Fact]
+    public async Task A_sandbox_outlives_the_thread_that_started_it()
+    {
+        // PR_SET_PDEATHSIG (bwrap --die-with-parent) follows the forking thread, not the process.
+        var spec = SandboxFixture.Spec();
+        var thread = new Thread(() => fixture.Driver.StartAsync(spec, None).GetAwaiter().GetResult());
+        thread.Start();
+        thread.Join();
+        await Task.Delay(300);
+
+        var sandbox = fixture.Driver.Find(spec.SandboxId);
+        Assert.NotNull(sandbox);
+        Assert.Equal("alive\n", (await new SandboxAgentClient(sandbox.AgentSocket).RunAsync("echo alive")).Stdout);
     }
 
     [Fact]
@@ -148,6 +178,34 @@ public sealed class LifecycleTests(SandboxFixture fixture, ITestOutputHelper out
         await fixture.Driver.StopAsync(spec.SandboxId, None).WaitAsync(TimeSpan.FromSeconds(10));
 
         Assert.Null(fixture.Driver.Cgroups.Open(spec.SandboxId));
+    }
+
+    [Fact]
+    public async Task A_sandbox_that_cannot_start_fails_with_the_reason_and_leaves_no_cgroup()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "miosa-tests-" + Guid.NewGuid().ToString("N")[..12]);
+        var parent = "miosa-test-" + Guid.NewGuid().ToString("N")[..12];
+        try
+        {
+            var broken = new JailSandboxDriver(root, new JailSandboxOptions { Bwrap = "/usr/bin/false", CgroupParent = parent });
+            var spec = SandboxFixture.Spec();
+
+            var failure = await Assert.ThrowsAsync<SandboxStartException>(() => broken.StartAsync(spec, None));
+
+            Assert.Equal(spec.SandboxId, failure.SandboxId);
+            Assert.Contains("exit code 1", failure.Message, StringComparison.Ordinal);
+            Assert.Null(broken.Find(spec.SandboxId));
+            Assert.Null(broken.Cgroups.Open(spec.SandboxId));
+        }
+        finally
+        {
+            foreach (var directory in Directory.GetDirectories("/sys/fs/cgroup").Select(d => Path.Combine(d, parent)).Where(Directory.Exists))
+            {
+                Directory.Delete(directory);
+            }
+
+            Directory.Delete(root, recursive: true);
+        }
     }
 
     [Fact]
