@@ -46,7 +46,8 @@ builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("Y
 builder.WebHost.UseUrls($"http://127.0.0.1:{options.ApiPort}");
 builder.Services.AddSingleton(options);
 builder.Services.AddSingleton<ReadModelDatabase>();
-builder.Services.AddSingleton<SandboxList>();
+builder.Services.AddSingleton<ResourceList>();
+builder.Services.AddSingleton<ListProjections>();
 builder.Services.AddSingleton<OrganizationRegistry>();
 builder.Services.AddSingleton<DefaultOrganization>();
 builder.Services.AddHttpForwarder();

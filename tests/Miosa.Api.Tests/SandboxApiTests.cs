@@ -166,29 +166,44 @@ public class SandboxApiTests(SharedNode shared)
     }
 
     [Fact]
-    public async Task Lists_are_paged_and_scoped_to_the_organization()
+    public async Task Lists_are_paged_filtered_and_scoped_to_the_organization()
     {
         var otherKey = await _node.CreateOrganizationAsync("list-org-" + Guid.NewGuid().ToString("N")[..8]);
         using var client = _node.Client(otherKey);
-        var ids = new List<string>();
-        for (var i = 0; i < 3; i++) ids.Add(await client.CreateSandboxAsync());
+        var alice = new List<string>();
+        for (var i = 0; i < 3; i++)
+            alice.Add(await client.CreateSandboxAsync(new { external_user_id = "alice", project_id = "prj_a", metadata = new { tier = i == 0 ? "gold" : "free" } }));
+        var bob = await client.CreateSandboxAsync(new { external_user_id = "bob", metadata = new { tier = "gold" } });
+
+        // Read-your-writes: the list right after the creates already holds them, in creation order.
+        var (all, _) = await Page(client, "limit=200");
+        Assert.Equal([.. alice, bob], all);
 
         var seen = new List<string>();
         string? cursor = null;
-        await WaitUntil(async () => (await Page(client, null, 200)).Data.Count == 3);
         do
         {
-            var (data, next) = await Page(client, cursor, 2);
+            var (data, next) = await Page(client, "limit=2&external_user_id=alice" + (cursor is null ? "" : $"&cursor={cursor}"));
+            Assert.True(data.Count <= 2);
             seen.AddRange(data);
             cursor = next;
         } while (cursor is not null);
-        Assert.Equal(ids.Order(), seen.Order());
+        Assert.Equal(alice, seen);
+
+        Assert.Equal([alice[0], bob], (await Page(client, "metadata.tier=gold")).Data);
+        Assert.Equal([alice[0]], (await Page(client, "metadata.tier=gold&project_id=prj_a")).Data);
+        Assert.Empty((await Page(client, "metadata.tier=gold&external_user_id=carol")).Data);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"/v1/sandboxes/{bob}")).StatusCode);
+        Assert.Equal([bob], (await Page(client, "state=destroyed")).Data);
+        Assert.Equal(alice, (await Page(client, "state=running")).Data);
 
         using var defaultOrg = _node.Client();
-        var (theirs, _) = await Page(defaultOrg, null, 200);
-        Assert.DoesNotContain(ids[0], theirs);
+        var (theirs, _) = await Page(defaultOrg, "limit=200&external_user_id=alice");
+        Assert.Empty(theirs);
         await (await defaultOrg.GetAsync("/v1/sandboxes?limit=0")).AssertProblemAsync(HttpStatusCode.BadRequest, "invalid_request", "limit");
         await (await defaultOrg.GetAsync("/v1/sandboxes?cursor=zzz")).AssertProblemAsync(HttpStatusCode.BadRequest, "invalid_request", "cursor");
+        await (await defaultOrg.GetAsync("/v1/sandboxes?state=sleeping")).AssertProblemAsync(HttpStatusCode.BadRequest, "invalid_request", "state");
     }
 
     [Fact]
@@ -272,9 +287,9 @@ public class SandboxApiTests(SharedNode shared)
     private static async Task<int> SandboxCount(HttpClient client) =>
         JsonDocument.Parse(await client.GetStringAsync("/v1/sandboxes?limit=200")).RootElement.GetProperty("data").GetArrayLength();
 
-    private static async Task<(List<string> Data, string? Next)> Page(HttpClient client, string? cursor, int limit)
+    private static async Task<(List<string> Data, string? Next)> Page(HttpClient client, string query)
     {
-        var page = JsonDocument.Parse(await client.GetStringAsync($"/v1/sandboxes?limit={limit}" + (cursor is null ? "" : $"&cursor={cursor}"))).RootElement;
+        var page = JsonDocument.Parse(await client.GetStringAsync($"/v1/sandboxes?{query}")).RootElement;
         return (page.GetProperty("data").EnumerateArray().Select(s => s.GetProperty("id").GetString()!).ToList(),
             page.GetProperty("next_cursor").ValueKind == JsonValueKind.Null ? null : page.GetProperty("next_cursor").GetString());
     }

@@ -14,6 +14,11 @@ namespace Miosa.Actors.ReadModels;
 /// </summary>
 public sealed class TagProjection(ReadModelDatabase database, string name, string tag, Func<string, IMiosaEvent, CancellationToken, Task> apply)
 {
+    private long _offset;
+
+    /// <summary>The journal offset of the last event applied.</summary>
+    public long Offset => Interlocked.Read(ref _offset);
+
     public async Task<IKillSwitch> StartAsync(ActorSystem system, CancellationToken ct)
     {
         await database.ExecuteAsync(
@@ -22,12 +27,18 @@ public sealed class TagProjection(ReadModelDatabase database, string name, strin
 
         var (killSwitch, _) = RestartSource.OnFailuresWithBackoff(
                 () => Source.FromTask(LoadOffsetAsync(CancellationToken.None))
-                    .ConcatMany(offset => journal.EventsByTag(tag, Offset.Sequence(offset)))
+                    .ConcatMany(offset =>
+                    {
+                        Interlocked.Exchange(ref _offset, offset);
+                        return journal.EventsByTag(tag, Akka.Persistence.Query.Offset.Sequence(offset));
+                    })
                     .SelectAsync(1, async envelope =>
                     {
                         if (envelope.Event is IMiosaEvent e)
                             await apply(EntityIdOf(envelope.PersistenceId), e, CancellationToken.None);
-                        await SaveOffsetAsync(((Sequence)envelope.Offset).Value, CancellationToken.None);
+                        var offset = ((Sequence)envelope.Offset).Value;
+                        await SaveOffsetAsync(offset, CancellationToken.None);
+                        Interlocked.Exchange(ref _offset, offset);
                         return NotUsed.Instance;
                     }),
                 RestartSettings.Create(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), 0.2))

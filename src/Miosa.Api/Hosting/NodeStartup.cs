@@ -3,7 +3,6 @@ using Akka.Cluster;
 using Akka.Hosting;
 using Miosa.Actors.Hosting;
 using Miosa.Actors.ReadModels;
-using Miosa.Actors.Sandboxes;
 using Miosa.Api.Organizations;
 
 namespace Miosa.Api.Hosting;
@@ -14,13 +13,11 @@ namespace Miosa.Api.Hosting;
 /// </summary>
 public sealed class NodeStartup(
     MiosaNodeOptions options,
-    SandboxList sandboxList,
-    ReadModelDatabase database,
+    ListProjections lists,
     IServiceProvider services,
     ILogger<NodeStartup> log) : IHostedService
 {
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<Akka.Streams.IKillSwitch> _projections = [];
 
     public Task Ready => _ready.Task;
 
@@ -42,8 +39,7 @@ public sealed class NodeStartup(
             {
                 // The journal creates its tables on first use: touch one entity before reading it.
                 await services.GetRequiredService<OrganizationRegistry>().OwnerOfSlugAsync(DefaultOrganization.Slug, ct);
-                await sandboxList.CreateSchemaAsync(ct);
-                _projections.Add(await new TagProjection(database, "sandbox-list", SandboxList.Tag, sandboxList.ApplyAsync).StartAsync(system, ct));
+                await lists.StartAsync(system, ct);
                 await services.GetRequiredService<DefaultOrganization>().EnsureAsync(ct);
             }
             _ready.TrySetResult();
@@ -57,7 +53,7 @@ public sealed class NodeStartup(
 
     public Task StopAsync(CancellationToken ct)
     {
-        foreach (var projection in _projections) projection.Shutdown();
+        lists.Stop();
         return Task.CompletedTask;
     }
 }

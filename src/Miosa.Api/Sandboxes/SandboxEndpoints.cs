@@ -11,6 +11,7 @@ namespace Miosa.Api.Sandboxes;
 public static class SandboxEndpoints
 {
     private static readonly TimeSpan CreateTimeout = TimeSpan.FromSeconds(90);
+    private static readonly string[] States = Enum.GetNames<SandboxStatus>().Select(n => n.ToLowerInvariant()).ToArray();
 
     public static void MapSandboxEndpoints(this RouteGroupBuilder v1)
     {
@@ -42,16 +43,15 @@ public static class SandboxEndpoints
         v1.MapGet("/sandboxes/{id}", async (string id, HttpContext http, IRequiredActor<SandboxActor> sandboxes, CancellationToken ct) =>
             await sandboxes.ActorRef.AskEntity<SandboxView>(new GetSandbox(id, http.Caller().OrganizationId), v => Results.Json(SandboxJson.Of(v)), ct));
 
-        v1.MapGet("/sandboxes", async (HttpContext http, SandboxList list, int? limit, string? cursor, string? state, CancellationToken ct) =>
+        v1.MapGet("/sandboxes", async (HttpContext http, ResourceList list, ListProjections projections, CancellationToken ct) =>
         {
-            if (limit is < 1 or > 200) return Problems.Invalid("limit", "limit must be between 1 and 200.");
-            if (state is not null && !Enum.TryParse<SandboxStatus>(state, ignoreCase: true, out _))
-                return Problems.Invalid("state", "state must be one of creating, running, suspended, stopped, failed, destroyed.");
+            var (query, error) = ListRequest.Read(http.Request, http.Caller().OrganizationId, States);
+            if (query is null) return error!.ToResult();
+            await projections.CaughtUpAsync(SandboxActor.Kind, ct);
             try
             {
-                var page = await list.QueryAsync(new SandboxListQuery(http.Caller().OrganizationId, limit ?? 50, cursor,
-                    state is null ? null : Enum.Parse<SandboxStatus>(state, ignoreCase: true).ToString()), ct);
-                return Results.Json(new { data = page.Data.Select(SandboxJson.Of), next_cursor = page.NextCursor });
+                var page = await ListedResources.Sandboxes.QueryAsync(list, query, ct);
+                return Results.Json(new { data = page.Data.Select(s => SandboxJson.Of(s.ToView())), next_cursor = page.NextCursor });
             }
             catch (InvalidCursorException e)
             {

@@ -1,0 +1,34 @@
+using Miosa.Actors.Common;
+using Miosa.Actors.Sandboxes;
+
+namespace Miosa.Actors.ReadModels;
+
+/// <summary>One kind of resource in the list read model: its event tag and how its events fold into a row.</summary>
+public interface IListedResource
+{
+    string Kind { get; }
+
+    Task ApplyAsync(ResourceList list, string id, IMiosaEvent @event, CancellationToken ct);
+}
+
+public sealed class ListedResource<TState>(
+    string kind, Func<string, TState> empty, Func<TState, IMiosaEvent, TState> apply, Func<TState, ResourceRow?> row) : IListedResource
+{
+    public string Kind => kind;
+
+    public Task ApplyAsync(ResourceList list, string id, IMiosaEvent @event, CancellationToken ct) =>
+        list.ApplyAsync(kind, id, @event, empty, apply, row, ct);
+
+    public Task<ResourcePage<TState>> QueryAsync(ResourceList list, ResourceQuery query, CancellationToken ct) =>
+        list.QueryAsync<TState>(kind, query, ct);
+}
+
+/// <summary>Every listed resource kind. A new resource adds its line here.</summary>
+public static class ListedResources
+{
+    public static ListedResource<SandboxState> Sandboxes { get; } = new(
+        SandboxActor.Kind, SandboxState.Empty, (s, e) => s.Apply(e),
+        s => s.Exists ? new ResourceRow(s.OrganizationId!, s.Status.ToString().ToLowerInvariant(), s.CreatedAt, s.Attribution) : null);
+
+    public static IReadOnlyList<IListedResource> All { get; } = [Sandboxes];
+}
