@@ -11,6 +11,7 @@ namespace Miosa.Actors.Common;
 /// </summary>
 public abstract class EventSourcedEntity<TState> : ReceivePersistentActor where TState : class
 {
+    public const string AuditTag = "audit";
     private const int SnapshotEvery = 100;
     private readonly string _tag;
 
@@ -52,7 +53,7 @@ public abstract class EventSourcedEntity<TState> : ReceivePersistentActor where 
             return;
         }
         var remaining = decision.Events.Count;
-        PersistAll(decision.Events.Select(e => new Tagged(e, [_tag])), tagged =>
+        PersistAll(decision.Events.Select(e => new Tagged(e, e is IAuditedEvent ? [_tag, AuditTag] : [_tag])), tagged =>
         {
             var @event = (IMiosaEvent)tagged.Payload;
             State = Apply(State, @event);

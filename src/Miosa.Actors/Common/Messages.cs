@@ -6,6 +6,23 @@ public interface IMiosaMessage;
 /// <summary>A persisted event of an entity.</summary>
 public interface IMiosaEvent : IMiosaMessage;
 
+/// <summary>
+/// An event that belongs in the organization's audit log (GET /v1/audit-events): entities tag it
+/// "audit" besides their own kind, and the audit projection follows that tag.
+/// </summary>
+public interface IAuditedEvent : IMiosaEvent
+{
+    string OrganizationId { get; }
+
+    /// <summary>What happened, e.g. "api_key.created".</summary>
+    string Action { get; }
+
+    /// <summary>The id of the resource it happened to.</summary>
+    string ResourceId { get; }
+
+    DateTimeOffset At { get; }
+}
+
 /// <summary>A message addressed to one sharded entity.</summary>
 public interface IEntityMessage : IMiosaMessage
 {
