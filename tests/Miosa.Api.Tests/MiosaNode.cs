@@ -25,6 +25,9 @@ public sealed class MiosaNode : IAsyncDisposable
     }
 
     public string DataDir { get; }
+
+    /// <summary>Extra MIOSA_* settings for this node (e.g. MIOSA_DATABASE), applied on every start.</summary>
+    public Dictionary<string, string> Environment { get; } = [];
     public int ApiPort { get; } = FreePort();
     public int EdgePort { get; } = FreePort();
     public int AkkaPort { get; } = FreePort();
@@ -47,6 +50,7 @@ public sealed class MiosaNode : IAsyncDisposable
         info.Environment["MIOSA_AKKA_PORT"] = AkkaPort.ToString();
         info.Environment["MIOSA_ADMIN_TOKEN"] = AdminToken;
         info.Environment["MIOSA_NODE_NAME"] = "test-node";
+        foreach (var (name, value) in Environment) info.Environment[name] = value;
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _process = Process.Start(info)!;
         _process.OutputDataReceived += (_, e) =>
