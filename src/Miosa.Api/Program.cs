@@ -5,10 +5,15 @@ using Miosa.Actors.Fleet;
 using Miosa.Actors.Hosting;
 using Miosa.Actors.ReadModels;
 using Miosa.Actors.Sandboxes;
+using Miosa.Api.Audit;
 using Miosa.Api.Hosting;
 using Miosa.Api.Http;
+using Miosa.Api.Operator;
 using Miosa.Api.Organizations;
+using Miosa.Api.Projects;
 using Miosa.Api.Sandboxes;
+using Miosa.Api.Usage;
+using Miosa.Api.Workspaces;
 using Miosa.Edge;
 using Miosa.HostAgent.Fleet;
 using Miosa.HostAgent.Ingress;
@@ -32,10 +37,22 @@ if (!options.UsesPostgres)
 // Host role: the sandbox driver and its data-plane ingress come up before the node joins, so the
 // host agent registers with a reachable address.
 ISandboxDriver? driver = null;
+// Completed once the host role has started or deleted every sandbox it found on disk (gates readiness).
+var hostReconciled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 NodeIngressServer? ingress = null;
-if (options.HasRole("host"))
+if (!options.HasRole("host")) hostReconciled.SetResult();
+else
 {
-    driver = new JailSandboxDriver(Path.Combine(options.DataDir, "sandboxes"));
+    try
+    {
+        driver = new JailSandboxDriver(Path.Combine(options.DataDir, "sandboxes"));
+    }
+    catch (Exception e) when (e is InvalidOperationException or FileNotFoundException)
+    {
+        // A node that cannot run sandboxes says why and stops, instead of a stack trace.
+        Console.Error.WriteLine($"miosa: cannot start the host role: {e.Message}");
+        Environment.Exit(1);
+    }
     ingress = await NodeIngressServer.StartAsync(driver, clusterSecret, "127.0.0.1", options.IngressPort);
 }
 var edge = options.HasRole("edge") ? await EdgeServer.StartAsync("127.0.0.1", options.EdgePort) : null;
@@ -48,11 +65,13 @@ builder.Services.AddSingleton(options);
 builder.Services.AddSingleton<ReadModelDatabase>();
 builder.Services.AddSingleton<ResourceList>();
 builder.Services.AddSingleton<ListProjections>();
+builder.Services.AddSingleton<AuditLog>();
+builder.Services.AddSingleton<UsageReadModel>();
 builder.Services.AddSingleton<OrganizationRegistry>();
 builder.Services.AddSingleton<DefaultOrganization>();
 builder.Services.AddHttpForwarder();
 builder.Services.AddSingleton(sp => new SandboxDataPlane(sp.GetRequiredService<IHttpForwarder>(), clusterSecret));
-builder.Services.AddSingleton<NodeStartup>();
+builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<NodeStartup>(sp, hostReconciled.Task));
 builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeStartup>());
 builder.Services.AddProblemDetails();
 builder.Services.AddAkka(AkkaConfiguration.SystemName, (akka, _) =>
@@ -66,7 +85,8 @@ builder.Services.AddAkka(AkkaConfiguration.SystemName, (akka, _) =>
                 GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024));
             var onDisk = SandboxesOnDisk(Path.Combine(options.DataDir, "sandboxes"));
             registry.Register<HostAgentActor>(system.ActorOf(
-                HostAgentActor.PropsFor(driver, identity, registry.Get<FleetScheduler>(), registry.Get<SandboxActor>(), onDisk), "host-agent"));
+                HostAgentActor.PropsFor(driver, identity, registry.Get<FleetScheduler>(), registry.Get<SandboxActor>(), onDisk,
+                    options.UsageInterval, hostReconciled), "host-agent"));
         });
     }
 });
@@ -82,6 +102,11 @@ if (options.HasRole(AkkaConfiguration.ControlPlaneRole))
     var v1 = app.MapGroup("/v1").RequireOrganizationKey();
     app.MapOrganizationEndpoints(v1, options);
     v1.MapSandboxEndpoints();
+    v1.MapAuditEndpoints();
+    app.MapGroup("/admin/v1").RequireAdminToken(options).MapRouteEndpoints();
+    v1.MapWorkspaceEndpoints();
+    v1.MapProjectEndpoints();
+    v1.MapUsageEndpoints();
 }
 
 await app.StartAsync();

@@ -7,26 +7,42 @@ namespace Miosa.Actors.Tests;
 
 public class FleetStateTests
 {
-    private static RegisterHost Host(string name, long memoryMb) =>
-        new(name, "local", $"http://{name}", ["jail"], new HostCapacity(2, memoryMb, 0), ActorRefs.Nobody);
+    private static RegisterHost Host(string name, long memoryMb, int running = 0, long committedMb = 0, int max = 1000) =>
+        new(name, "local", $"http://{name}", ["jail"], new HostCapacity(2, memoryMb, running, committedMb, max), ActorRefs.Nobody);
+
+    private static readonly SandboxResources Gig = SandboxResources.Default with { MemoryMb = 1024 };
 
     [Fact]
-    public void Places_on_the_host_with_most_room_and_counts_its_placements()
+    public void Places_on_the_host_with_most_room_counting_what_it_placed_since_the_report()
     {
+        // Ceilings are 8x memory: a has 16 GiB of limits to give, b 12 GiB.
         var fleet = FleetState.Empty.Register(Host("a", 2048)).Register(Host("b", 1536));
-        var small = SandboxResources.Default with { MemoryMb = 512 };
-        var (fleet1, first) = fleet.Place(new PlaceSandbox("sbx_1", small));
-        var (fleet2, second) = fleet1.Place(new PlaceSandbox("sbx_2", small));
-        var (fleet3, third) = fleet2.Place(new PlaceSandbox("sbx_3", small));
-        Assert.Equal(["a", "a", "b"], new[] { first!.Host, second!.Host, third!.Host });
-        Assert.Equal(2, fleet3.Placed["a"]);
+        var hosts = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            (fleet, var host) = fleet.Place(new PlaceSandbox($"sbx_{i}", Gig with { MemoryMb = 2048 }));
+            hosts.Add(host!.Host);
+        }
+        Assert.Equal(["a", "a", "a", "b", "a", "b"], hosts);
+        Assert.Equal(new PendingPlacements(4, 8192), fleet.Pending["a"]);
+    }
+
+    [Fact]
+    public void A_report_replaces_pending_placements_so_destroyed_sandboxes_free_their_room()
+    {
+        var fleet = FleetState.Empty.Register(Host("a", 1024));
+        for (var i = 0; i < 8; i++) (fleet, _) = fleet.Place(new PlaceSandbox($"sbx_{i}", Gig));
+        Assert.Null(fleet.Place(new PlaceSandbox("sbx_full", Gig)).Host);
+        // The host reports after destroys: two sandboxes hold 2 GiB of limits.
+        fleet = fleet.Register(Host("a", 1024, running: 2, committedMb: 2048));
+        Assert.Equal("a", fleet.Place(new PlaceSandbox("sbx_again", Gig)).Host!.Host);
     }
 
     [Fact]
     public void No_host_with_room_means_no_placement()
     {
-        var (_, host) = FleetState.Empty.Register(Host("a", 256)).Place(new PlaceSandbox("sbx_1", SandboxResources.Default));
-        Assert.Null(host);
+        Assert.Null(FleetState.Empty.Register(Host("a", 32)).Place(new PlaceSandbox("sbx_1", SandboxResources.Default)).Host);
+        Assert.Null(FleetState.Empty.Register(Host("a", 4096, running: 10, max: 10)).Place(new PlaceSandbox("sbx_1", SandboxResources.Default)).Host);
         Assert.Null(FleetState.Empty.Place(new PlaceSandbox("sbx_1", SandboxResources.Default)).Host);
     }
 

@@ -12,6 +12,7 @@ namespace Miosa.Actors.Common;
 public abstract class EventSourcedEntity<TState> : ReceivePersistentActor where TState : class
 {
     public const string AuditTag = "audit";
+    public const string UsageTag = "usage";
     private const int SnapshotEvery = 100;
     private readonly string _tag;
 
@@ -53,7 +54,7 @@ public abstract class EventSourcedEntity<TState> : ReceivePersistentActor where 
             return;
         }
         var remaining = decision.Events.Count;
-        PersistAll(decision.Events.Select(e => new Tagged(e, e is IAuditedEvent ? [_tag, AuditTag] : [_tag])), tagged =>
+        PersistAll(decision.Events.Select(e => new Tagged(e, TagsOf(e))), tagged =>
         {
             var @event = (IMiosaEvent)tagged.Payload;
             State = Apply(State, @event);
@@ -62,4 +63,13 @@ public abstract class EventSourcedEntity<TState> : ReceivePersistentActor where 
             if (LastSequenceNr % SnapshotEvery == 0 && State is IMiosaMessage) SaveSnapshot(State);
         });
     }
+
+    // Usage events are frequent and change nothing a list shows: only the usage projection follows
+    // them, so list projections and their read-your-writes wait never step over them.
+    private string[] TagsOf(IMiosaEvent e) => e switch
+    {
+        IUsageEvent => [UsageTag],
+        IAuditedEvent => [_tag, AuditTag],
+        _ => [_tag],
+    };
 }

@@ -21,6 +21,42 @@ public interface IAuditedEvent : IMiosaEvent
     string ResourceId { get; }
 
     DateTimeOffset At { get; }
+
+    /// <summary>The API key that asked for it; null for the operator, the platform, or not recorded.</summary>
+    string? ActorKeyId => null;
+}
+
+/// <summary>
+/// Metered consumption of one resource over one window (GET /v1/usage). It carries its organization
+/// and attribution so usage rows need no joins; entities tag it "usage" only (see EventSourcedEntity).
+/// </summary>
+public interface IUsageEvent : IMiosaEvent
+{
+    string OrganizationId { get; }
+
+    /// <summary>"sandbox" now; runtime instances, snapshots and releases later.</summary>
+    string ResourceType { get; }
+
+    string ResourceId { get; }
+
+    /// <summary>Who the resource belongs to, without metadata (usage groups by ids only).</summary>
+    Attribution Attribution { get; }
+
+    DateTimeOffset WindowStart { get; }
+
+    DateTimeOffset WindowEnd { get; }
+
+    /// <summary>How long the resource ran in the window.</summary>
+    double RunningSeconds { get; }
+
+    double CpuSeconds { get; }
+
+    double MemoryMbSeconds { get; }
+
+    /// <summary>Bytes held at the end of the window; null when not measured in this window.</summary>
+    long? StorageBytes { get; }
+
+    long EgressBytes { get; }
 }
 
 /// <summary>A message addressed to one sharded entity.</summary>

@@ -29,4 +29,6 @@ public static class IdPrefix
     public const string Organization = "org";
     public const string ApiKey = "key";
     public const string Sandbox = "sbx";
+    public const string Workspace = "ws";
+    public const string Project = "prj";
 }

@@ -4,8 +4,11 @@ using Miosa.Actors.Sandboxes;
 
 namespace Miosa.Actors.Fleet;
 
-/// <summary>What a host can take, as its agent reports it (and repeats, so a new scheduler learns it).</summary>
-public sealed record HostCapacity(double Cpu, long MemoryMb, int RunningSandboxes);
+/// <summary>
+/// What a host has and holds, as its agent reports it (after every start and destroy, and every few
+/// seconds so a new scheduler learns it). Committed memory is the sum of its sandboxes' limits.
+/// </summary>
+public sealed record HostCapacity(double Cpu, long MemoryMb, int RunningSandboxes, long CommittedMemoryMb, int MaxSandboxes);
 
 public sealed record RegisterHost(
     string Host,

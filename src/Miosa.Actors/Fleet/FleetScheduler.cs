@@ -5,35 +5,49 @@ using Miosa.Actors.Common;
 
 namespace Miosa.Actors.Fleet;
 
-/// <summary>The hosts the scheduler knows and how loaded it believes each is. Pure placement logic.</summary>
-public sealed record FleetState(ImmutableDictionary<string, RegisterHost> Hosts, ImmutableDictionary<string, int> Placed)
+/// <summary>Placements made since a host's last report, not yet in its figures.</summary>
+public sealed record PendingPlacements(int Count, long MemoryMb)
 {
-    public static FleetState Empty { get; } = new(ImmutableDictionary<string, RegisterHost>.Empty, ImmutableDictionary<string, int>.Empty);
+    public static PendingPlacements None { get; } = new(0, 0);
+}
 
+/// <summary>
+/// The hosts the scheduler knows and what it placed on each since their last report. Pure placement
+/// logic. Memory limits are ceilings, not reservations (an idle sandbox uses well under 1 MB), so a
+/// host takes limits up to <see cref="MemoryOvercommit"/> times its memory.
+/// </summary>
+public sealed record FleetState(ImmutableDictionary<string, RegisterHost> Hosts, ImmutableDictionary<string, PendingPlacements> Pending)
+{
+    public const int MemoryOvercommit = 8;
+
+    public static FleetState Empty { get; } = new(ImmutableDictionary<string, RegisterHost>.Empty, ImmutableDictionary<string, PendingPlacements>.Empty);
+
+    /// <summary>A report supersedes what was pending: the host's own figures now include it.</summary>
     public FleetState Register(RegisterHost host) => this with
     {
         Hosts = Hosts.SetItem(host.Host, host),
-        Placed = Placed.SetItem(host.Host, host.Capacity.RunningSandboxes),
+        Pending = Pending.SetItem(host.Host, PendingPlacements.None),
     };
 
     public FleetState Remove(IActorRef agent) =>
         Hosts.Values.FirstOrDefault(h => h.Agent.Equals(agent)) is { } host
-            ? this with { Hosts = Hosts.Remove(host.Host), Placed = Placed.Remove(host.Host) }
+            ? this with { Hosts = Hosts.Remove(host.Host), Pending = Pending.Remove(host.Host) }
             : this;
 
-    /// <summary>The host with the most memory left per its reports and our placements since.</summary>
+    /// <summary>The host with the most memory left under its overcommitted ceiling, and room for one more sandbox.</summary>
     public (FleetState State, RegisterHost? Host) Place(PlaceSandbox request)
     {
         var best = Hosts.Values
-            .Select(h => (Host: h, Free: h.Capacity.MemoryMb - (long)Placed.GetValueOrDefault(h.Host) * request.Resources.MemoryMb))
+            .Select(h => (Host: h, Pending: Pending.GetValueOrDefault(h.Host, PendingPlacements.None)))
+            .Where(x => x.Host.Capacity.RunningSandboxes + x.Pending.Count < x.Host.Capacity.MaxSandboxes)
+            .Select(x => (x.Host, x.Pending, Free: x.Host.Capacity.MemoryMb * MemoryOvercommit - x.Host.Capacity.CommittedMemoryMb - x.Pending.MemoryMb))
             .Where(x => x.Free >= request.Resources.MemoryMb)
             .OrderByDescending(x => x.Free)
             .ThenBy(x => x.Host.Host, StringComparer.Ordinal)
-            .Select(x => x.Host)
             .FirstOrDefault();
-        return best is null
+        return best.Host is null
             ? (this, null)
-            : (this with { Placed = Placed.SetItem(best.Host, Placed.GetValueOrDefault(best.Host) + 1) }, best);
+            : (this with { Pending = Pending.SetItem(best.Host.Host, new PendingPlacements(best.Pending.Count + 1, best.Pending.MemoryMb + request.Resources.MemoryMb)) }, best.Host);
     }
 }
 

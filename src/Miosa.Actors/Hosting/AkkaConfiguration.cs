@@ -9,8 +9,10 @@ using LinqToDB;
 using Miosa.Actors.Common;
 using Miosa.Actors.Fleet;
 using Miosa.Actors.Organizations;
+using Miosa.Actors.Projects;
 using Miosa.Actors.Sandboxes;
 using Miosa.Actors.Slugs;
+using Miosa.Actors.Workspaces;
 
 namespace Miosa.Actors.Hosting;
 
@@ -46,6 +48,8 @@ public static class AkkaConfiguration
         return builder
             .WithShardRegion<OrganizationActor>(OrganizationActor.Kind, OrganizationActor.PropsFor, extractor, shard)
             .WithShardRegion<SlugRegistryActor>(SlugRegistryActor.Kind, SlugRegistryActor.PropsFor, extractor, shard)
+            .WithShardRegion<WorkspaceActor>(WorkspaceActor.Kind, WorkspaceActor.PropsFor, extractor, shard)
+            .WithShardRegion<ProjectActor>(ProjectActor.Kind, ProjectActor.PropsFor, extractor, shard)
             .WithShardRegion<SandboxActor>(SandboxActor.Kind,
                 (_, registry, _) => id => SandboxActor.PropsFor(id, registry.Get<FleetScheduler>()), extractor, shard);
     }
@@ -56,6 +60,8 @@ public static class AkkaConfiguration
         return builder
             .WithShardRegionProxy<OrganizationActor>(OrganizationActor.Kind, ControlPlaneRole, extractor)
             .WithShardRegionProxy<SlugRegistryActor>(SlugRegistryActor.Kind, ControlPlaneRole, extractor)
+            .WithShardRegionProxy<WorkspaceActor>(WorkspaceActor.Kind, ControlPlaneRole, extractor)
+            .WithShardRegionProxy<ProjectActor>(ProjectActor.Kind, ControlPlaneRole, extractor)
             .WithShardRegionProxy<SandboxActor>(SandboxActor.Kind, ControlPlaneRole, extractor);
     }
 }

@@ -20,6 +20,8 @@ public sealed record MiosaNodeOptions
     public string? Database { get; init; }
     /// <summary>Shared secret the API presents to host ingresses; generated per data dir when unset.</summary>
     public string? ClusterSecret { get; init; }
+    /// <summary>How often the host agent meters its sandboxes (usage window length).</summary>
+    public TimeSpan UsageInterval { get; init; } = TimeSpan.FromSeconds(30);
 
     public bool HasRole(string role) => Roles.Contains(role);
 
@@ -54,6 +56,10 @@ public sealed record MiosaNodeOptions
             NodeName = Get("MIOSA_NODE_NAME") ?? d.NodeName,
             Database = Get("MIOSA_DATABASE"),
             ClusterSecret = Get("MIOSA_CLUSTER_SECRET"),
+            UsageInterval = Get("MIOSA_USAGE_INTERVAL_SECONDS") is { } usage
+                ? int.TryParse(usage, out var seconds) && seconds is >= 1 and <= 3600 ? TimeSpan.FromSeconds(seconds)
+                    : throw new ArgumentException($"MIOSA_USAGE_INTERVAL_SECONDS must be whole seconds (1-3600), got '{usage}'.")
+                : d.UsageInterval,
         };
     }
 }

@@ -17,6 +17,13 @@ public static class ApiKeySecret
     public static string Issue(string organizationId) =>
         Prefix + organizationId[(IdPrefix.Organization.Length + 1)..] + ResourceId.RandomToken(SecretLength);
 
+    /// <summary>
+    /// How a key is shown after it was issued: its first 24 characters. The first 20 name the
+    /// organization and are the same for all its keys, so four characters of the secret tell keys
+    /// apart while 33 (170 bits) stay unknown.
+    /// </summary>
+    public static string PrefixOf(string key) => key[..Math.Min(key.Length, Prefix.Length + ResourceId.SuffixLength + 4)];
+
     public static string Hash(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)));
 
     /// <summary>The organization a well-formed key names, or null for anything else.</summary>

@@ -12,9 +12,14 @@ public sealed class OrganizationActor : EventSourcedEntity<OrganizationState>
     {
         Command<Authenticate>(c =>
         {
-            Sender.Tell(State.Exists && State.Authenticate(c.KeyHash) is { } keyId
-                ? new Authenticated(State.Id, keyId)
-                : Rejection.NotFound("unauthorized", "Unknown API key."));
+            if (!State.Exists || State.Authenticate(c.KeyHash) is not { } key)
+            {
+                Sender.Tell(Rejection.NotFound("unauthorized", "Unknown API key."));
+                return;
+            }
+            // The request goes on at once; last use is written after (and at most once a minute).
+            Sender.Tell(new Authenticated(State.Id, key.Id, key.EffectiveScopes));
+            Commit(State.RecordUse(key.Id, DateTimeOffset.UtcNow), reply: null);
         });
         Command<IOrganizationCommand>(c => Commit(State.Process(c), s => s.ToView()));
     }

@@ -1,11 +1,24 @@
 using System.Collections.Immutable;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Serialization;
 using Miosa.Actors.Common;
 
 namespace Miosa.Actors.Organizations;
 
-public sealed record ApiKeyRecord(string Id, string Name, string KeyHash, DateTimeOffset CreatedAt);
+/// <summary>A live key. Prefix and Scopes are null for keys from before they existed (full keys).</summary>
+public sealed record ApiKeyRecord(
+    string Id,
+    string Name,
+    string KeyHash,
+    DateTimeOffset CreatedAt,
+    string? Prefix = null,
+    IReadOnlyList<string>? Scopes = null,
+    DateTimeOffset? LastUsedAt = null)
+{
+    [JsonIgnore]
+    public IReadOnlyList<string> EffectiveScopes => Scopes ?? ApiKeyScopes.Default;
+}
 
 /// <summary>An organization (one per customer platform) and its server-side keys.</summary>
 public sealed record OrganizationState(
@@ -15,6 +28,9 @@ public sealed record OrganizationState(
     DateTimeOffset CreatedAt,
     ImmutableList<ApiKeyRecord> ApiKeys) : IMiosaMessage
 {
+    /// <summary>Last use is coarse on purpose: one event per key per minute, not one per request.</summary>
+    public static readonly TimeSpan LastUseResolution = TimeSpan.FromSeconds(60);
+
     public static OrganizationState Empty(string id) => new(id, "", "", default, []);
 
     public bool Exists => Slug.Length > 0;
@@ -24,40 +40,64 @@ public sealed record OrganizationState(
         CreateOrganization c when Exists => c.Slug == Slug
             ? Decision.Nothing
             : Decision.Reject(Rejection.Conflict("organization_exists", $"Organization {Id} already exists.")),
+        CreateOrganization c when InvalidScopes(c.FirstKey) is { } rejection => Decision.Reject(rejection),
         CreateOrganization c => Decision.Accept(
             new OrganizationCreated(c.OrganizationId, c.Slug, c.Name, c.At),
-            new ApiKeyCreated(c.OrganizationId, c.FirstKey.KeyId, c.FirstKey.Name, c.FirstKey.KeyHash, c.At)),
+            Created(c.FirstKey, c.At, actorKeyId: null)),
         _ when !Exists => Decision.Reject(NotFound),
-        CreateApiKey c => Decision.Accept(new ApiKeyCreated(Id, c.Key.KeyId, c.Key.Name, c.Key.KeyHash, c.At)),
+        CreateApiKey c when ApiKeys.Any(k => k.Id == c.Key.KeyId) => Decision.Nothing,
+        CreateApiKey c when InvalidScopes(c.Key) is { } rejection => Decision.Reject(rejection),
+        CreateApiKey c => Decision.Accept(Created(c.Key, c.At, c.ActorKeyId)),
         RevokeApiKey c when ApiKeys.All(k => k.Id != c.KeyId) =>
             Decision.Reject(Rejection.NotFound("api_key_not_found", $"API key {c.KeyId} does not exist.")),
-        RevokeApiKey c => Decision.Accept(new ApiKeyRevoked(Id, c.KeyId, c.At)),
+        // Revoking the last key would lock the organization out for good: only the operator could help.
+        RevokeApiKey c when ApiKeys.Count == 1 => Decision.Reject(Rejection.Conflict("last_api_key",
+            $"API key {c.KeyId} is the organization's last live key; create another one before revoking it.")),
+        RevokeApiKey c => Decision.Accept(new ApiKeyRevoked(Id, c.KeyId, c.At, c.ActorKeyId)),
         _ => Decision.Nothing,
     };
+
+    /// <summary>Records that a key was used at <paramref name="at"/>, unless its stored last use is recent enough.</summary>
+    public Decision RecordUse(string keyId, DateTimeOffset at) =>
+        ApiKeys.Find(k => k.Id == keyId) is { } key && (key.LastUsedAt is not { } last || at - last >= LastUseResolution)
+            ? Decision.Accept(new ApiKeyUsed(Id, keyId, at))
+            : Decision.Nothing;
 
     public OrganizationState Apply(IMiosaEvent @event) => @event switch
     {
         OrganizationCreated e => this with { Slug = e.Slug, Name = e.Name, CreatedAt = e.At },
-        ApiKeyCreated e => this with { ApiKeys = ApiKeys.Add(new ApiKeyRecord(e.KeyId, e.Name, e.KeyHash, e.At)) },
+        ApiKeyCreated e => this with { ApiKeys = ApiKeys.Add(new ApiKeyRecord(e.KeyId, e.Name, e.KeyHash, e.At, e.Prefix, e.Scopes)) },
         ApiKeyRevoked e => this with { ApiKeys = ApiKeys.RemoveAll(k => k.Id == e.KeyId) },
+        ApiKeyUsed e when ApiKeys.Find(k => k.Id == e.KeyId) is { } key => this with
+        {
+            ApiKeys = ApiKeys.Replace(key, key with { LastUsedAt = e.At }),
+        },
         _ => this,
     };
 
-    /// <summary>The key id whose hash matches, compared in constant time.</summary>
-    public string? Authenticate(string keyHash)
+    /// <summary>The live key whose hash matches, compared in constant time.</summary>
+    public ApiKeyRecord? Authenticate(string keyHash)
     {
         var presented = Encoding.ASCII.GetBytes(keyHash);
-        string? match = null;
+        ApiKeyRecord? match = null;
         foreach (var key in ApiKeys)
         {
             if (CryptographicOperations.FixedTimeEquals(presented, Encoding.ASCII.GetBytes(key.KeyHash)))
-                match = key.Id;
+                match = key;
         }
         return match;
     }
 
     public OrganizationView ToView() =>
-        new(Id, Slug, Name, CreatedAt, ApiKeys.Select(k => new ApiKeyView(k.Id, k.Name, k.CreatedAt)).ToList());
+        new(Id, Slug, Name, CreatedAt, ApiKeys.Select(k => new ApiKeyView(k.Id, k.Name, k.CreatedAt, k.Prefix ?? LegacyPrefix, k.EffectiveScopes, k.LastUsedAt)).ToList());
+
+    private ApiKeyCreated Created(ApiKeyGrant key, DateTimeOffset at, string? actorKeyId) =>
+        new(Id, key.KeyId, key.Name, key.KeyHash, at, key.Prefix, key.Scopes ?? ApiKeyScopes.Default, actorKeyId);
+
+    private static Rejection? InvalidScopes(ApiKeyGrant key) => key.Scopes is null ? null : ApiKeyScopes.Validate(key.Scopes);
+
+    // Keys from before prefixes were stored: the organization part is all that is known.
+    private string LegacyPrefix => ApiKeySecret.Prefix + Id[(IdPrefix.Organization.Length + 1)..];
 
     private Rejection NotFound => Rejection.NotFound("organization_not_found", $"Organization {Id} does not exist.");
 }

@@ -1,5 +1,7 @@
 using Miosa.Actors.Common;
+using Miosa.Actors.Projects;
 using Miosa.Actors.Sandboxes;
+using Miosa.Actors.Workspaces;
 
 namespace Miosa.Actors.ReadModels;
 
@@ -30,5 +32,15 @@ public static class ListedResources
         SandboxActor.Kind, SandboxState.Empty, (s, e) => s.Apply(e),
         s => s.Exists ? new ResourceRow(s.OrganizationId!, s.Status.ToString().ToLowerInvariant(), s.CreatedAt, s.Attribution) : null);
 
-    public static IReadOnlyList<IListedResource> All { get; } = [Sandboxes];
+    // Deleted workspaces and projects keep a row (state "deleted") that lists leave out.
+    public static ListedResource<WorkspaceState> Workspaces { get; } = new(
+        WorkspaceActor.Kind, WorkspaceState.Empty, (s, e) => s.Apply(e),
+        s => s.Exists ? new ResourceRow(s.OrganizationId!, s.Deleted ? "deleted" : "active", s.CreatedAt, s.Attribution) : null);
+
+    // A project's row carries its workspace, so a workspace counts its projects like any resource.
+    public static ListedResource<ProjectState> Projects { get; } = new(
+        ProjectActor.Kind, ProjectState.Empty, (s, e) => s.Apply(e),
+        s => s.Exists ? new ResourceRow(s.OrganizationId!, s.Deleted ? "deleted" : "active", s.CreatedAt, s.Attribution with { WorkspaceId = s.WorkspaceId }) : null);
+
+    public static IReadOnlyList<IListedResource> All { get; } = [Sandboxes, Workspaces, Projects];
 }

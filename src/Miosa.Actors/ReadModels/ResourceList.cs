@@ -150,6 +150,36 @@ public sealed class ResourceList(ReadModelDatabase database)
         return new ResourcePage<TState>(page.Select(r => r.State).ToList(), next);
     }
 
+    /// <summary>Columns a resource can be counted by: the containers resources belong to.</summary>
+    public static readonly IReadOnlySet<string> CountableColumns = new HashSet<string> { "workspace_id", "project_id" };
+
+    /// <summary>
+    /// How many resources of each kind in the organization have <paramref name="column"/> =
+    /// <paramref name="value"/>, leaving out those in <paramref name="excludeStates"/> (ended ones).
+    /// Kinds with none are absent.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, long>> CountAsync(
+        string organizationId, string column, string value, IReadOnlyCollection<string> excludeStates, CancellationToken ct)
+    {
+        // The column is part of the SQL text: only known names get there.
+        if (!CountableColumns.Contains(column)) throw new ArgumentException($"Resources are not counted by '{column}'.", nameof(column));
+        var parameters = new List<(string, object?)> { ("@org", organizationId), ("@value", value) };
+        var sql = new StringBuilder($"SELECT kind, COUNT(*) FROM read_resources WHERE organization_id = @org AND {column} = @value");
+        var i = 0;
+        foreach (var state in excludeStates)
+        {
+            sql.Append($" AND state <> @x{i}");
+            parameters.Add(($"@x{i++}", state));
+        }
+        sql.Append(" GROUP BY kind");
+        await using var connection = await database.OpenAsync(ct);
+        await using var command = ReadModelDatabase.Command(connection, sql.ToString(), parameters.ToArray());
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        var counts = new Dictionary<string, long>();
+        while (await reader.ReadAsync(ct)) counts[reader.GetString(0)] = reader.GetInt64(1);
+        return counts;
+    }
+
     private static DbCommand Command(DbConnection connection, DbTransaction transaction, string sql, params (string, object?)[] parameters)
     {
         var command = ReadModelDatabase.Command(connection, sql, parameters);

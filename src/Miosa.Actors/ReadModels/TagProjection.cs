@@ -12,9 +12,15 @@ namespace Miosa.Actors.ReadModels;
 /// Follows one event tag from the journal into a read model, storing its offset after every event
 /// so it resumes where it stopped after a restart (at-least-once: handlers are idempotent upserts).
 /// </summary>
-public sealed class TagProjection(ReadModelDatabase database, string name, string tag, Func<string, IMiosaEvent, CancellationToken, Task> apply)
+public sealed class TagProjection(ReadModelDatabase database, string name, string tag, Func<ProjectedEvent, CancellationToken, Task> apply)
 {
     private long _offset;
+
+    /// <summary>A projection that needs only the entity id and the event.</summary>
+    public TagProjection(ReadModelDatabase database, string name, string tag, Func<string, IMiosaEvent, CancellationToken, Task> apply)
+        : this(database, name, tag, (e, ct) => apply(e.EntityId, e.Event, ct))
+    {
+    }
 
     /// <summary>The journal offset of the last event applied.</summary>
     public long Offset => Interlocked.Read(ref _offset);
@@ -34,9 +40,12 @@ public sealed class TagProjection(ReadModelDatabase database, string name, strin
                     })
                     .SelectAsync(1, async envelope =>
                     {
-                        if (envelope.Event is IMiosaEvent e)
-                            await apply(EntityIdOf(envelope.PersistenceId), e, CancellationToken.None);
                         var offset = ((Sequence)envelope.Offset).Value;
+                        if (envelope.Event is IMiosaEvent e)
+                        {
+                            await apply(new ProjectedEvent(EntityIdOf(envelope.PersistenceId), envelope.PersistenceId, envelope.SequenceNr, offset, e),
+                                CancellationToken.None);
+                        }
                         await SaveOffsetAsync(offset, CancellationToken.None);
                         Interlocked.Exchange(ref _offset, offset);
                         return NotUsed.Instance;
@@ -46,6 +55,23 @@ public sealed class TagProjection(ReadModelDatabase database, string name, strin
             .ToMaterialized(Sink.Ignore<NotUsed>(), Keep.Both)
             .Run(system.Materializer());
         return killSwitch;
+    }
+
+    /// <summary>
+    /// Returns once every event of the tag written before this call has been applied (read-your-writes),
+    /// or after <paramref name="maxWait"/>: one indexed MAX query, no wait when caught up.
+    /// </summary>
+    public async Task CaughtUpAsync(TimeSpan maxWait, CancellationToken ct)
+    {
+        long written;
+        await using (var connection = await database.OpenAsync(ct))
+        await using (var command = ReadModelDatabase.Command(connection, "SELECT MAX(ordering_id) FROM tags WHERE tag = @tag", ("@tag", tag)))
+        {
+            written = await command.ExecuteScalarAsync(ct) is { } value and not DBNull ? Convert.ToInt64(value) : 0L;
+        }
+        var deadline = DateTime.UtcNow + maxWait;
+        while (Offset < written && DateTime.UtcNow < deadline)
+            await Task.Delay(5, ct);
     }
 
     private static string EntityIdOf(string persistenceId) => persistenceId[(persistenceId.IndexOf('-') + 1)..];
@@ -63,3 +89,6 @@ public sealed class TagProjection(ReadModelDatabase database, string name, strin
         ON CONFLICT (projection) DO UPDATE SET offset_value = excluded.offset_value
         """, ct, ("@name", name), ("@offset", offset));
 }
+
+/// <summary>One event as a projection sees it: its entity, its place in that entity's history and in the journal.</summary>
+public sealed record ProjectedEvent(string EntityId, string PersistenceId, long SequenceNr, long Offset, IMiosaEvent Event);

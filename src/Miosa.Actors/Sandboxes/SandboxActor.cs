@@ -38,17 +38,20 @@ public sealed class SandboxActor : EventSourcedEntity<SandboxState>
             });
         });
         Command<GetSandbox>(c => Commit(State.Process(c), s => s.ToView()));
+        Command<RecordSandboxUsage>(c => Commit(State.Process(c), null));
         Command<DestroySandbox>(c => Commit(State.Process(c), s => s.ToView(), e =>
         {
             if (e is not SandboxDestroyed) return;
             AnswerWaiting(Rejection.Conflict("sandbox_destroyed", $"Sandbox {EntityId} was destroyed while starting."));
             TellHost(new DestroySandboxOnHost(EntityId));
         }));
-        Command<ReconcileSandbox>(c =>
-        {
-            if (State.ShouldRunOn(c.Host)) Sender.Tell(new StartSandboxOnHost(State.Spec!));
-            else if (State.Status != SandboxStatus.Creating) Sender.Tell(new DestroySandboxOnHost(EntityId));
-        });
+        // A restarted host asks: start it again, delete it, or (still being created) leave it be.
+        Command<ReconcileSandbox>(c => Sender.Tell(
+            State.ShouldRunOn(c.Host) ? new StartSandboxOnHost(State.Spec!)
+            : State.Exists && State.Status == SandboxStatus.Creating ? State.ToView()
+            : new DestroySandboxOnHost(EntityId)));
+        // ... and once it runs again, tells where (its ingress may have a new address).
+        Command<RecordSandboxStarted>(c => Commit(State.Process(c), s => s.ToView()));
 
         // The placement flow, its replies piped back into the mailbox.
         Command<SandboxPlacement>(p => p.Agent.Ask<object>(new StartSandboxOnHost(State.Spec!), StartTimeout).PipeTo(Self));

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Miosa.Actors.Common;
 
 namespace Miosa.Actors.Sandboxes;
@@ -45,6 +46,18 @@ public sealed record RecordSandboxFailed(string SandboxId, string Reason, DateTi
 /// <summary>A host that (re)started asks what to do with a sandbox it finds on its disk.</summary>
 public sealed record ReconcileSandbox(string SandboxId, string Host) : ISandboxCommand;
 
+/// <summary>
+/// A host's meter reading for one window of a sandbox it runs: CPU and memory from the cgroup,
+/// storage from the workspace (null when not measured this window).
+/// </summary>
+public sealed record RecordSandboxUsage(
+    string SandboxId,
+    DateTimeOffset WindowStart,
+    DateTimeOffset WindowEnd,
+    double CpuSeconds,
+    double MemoryMbSeconds,
+    long? StorageBytes) : ISandboxCommand;
+
 public sealed record SandboxCreationRequested(
     string SandboxId,
     string OrganizationId,
@@ -59,6 +72,23 @@ public sealed record SandboxStarted(string SandboxId, string Host, string Ingres
 public sealed record SandboxFailed(string SandboxId, string Reason, DateTimeOffset At) : IMiosaEvent;
 
 public sealed record SandboxDestroyed(string SandboxId, DateTimeOffset At) : IMiosaEvent;
+
+public sealed record SandboxUsageRecorded(
+    string SandboxId,
+    string OrganizationId,
+    Attribution Attribution,
+    DateTimeOffset WindowStart,
+    DateTimeOffset WindowEnd,
+    double CpuSeconds,
+    double MemoryMbSeconds,
+    long? StorageBytes,
+    long EgressBytes) : IUsageEvent
+{
+    // Derived, so not persisted.
+    [JsonIgnore] public string ResourceType => SandboxActor.Kind;
+    [JsonIgnore] public string ResourceId => SandboxId;
+    [JsonIgnore] public double RunningSeconds => (WindowEnd - WindowStart).TotalSeconds;
+}
 
 /// <summary>A sandbox as the API shows it.</summary>
 public sealed record SandboxView(

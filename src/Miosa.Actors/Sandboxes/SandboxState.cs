@@ -20,6 +20,9 @@ public sealed record SandboxState(
     public static SandboxState Empty(string id) =>
         new(id, null, SandboxStatus.Creating, null, 0, true, Attribution.None, null, null, null, default, default);
 
+    /// <summary>End of the last metered window: a window starting before it would count twice.</summary>
+    public DateTimeOffset MeteredUntil { get; init; }
+
     public bool Exists => OrganizationId is not null;
 
     public Decision Process(ISandboxCommand command) => command switch
@@ -37,6 +40,10 @@ public sealed record SandboxState(
                                     || (Status == SandboxStatus.Running && (c.Host != Host || c.IngressUrl != IngressUrl)) =>
             Decision.Accept(new SandboxStarted(Id, c.Host, c.IngressUrl, c.At)),
         RecordSandboxFailed c when Status == SandboxStatus.Creating => Decision.Accept(new SandboxFailed(Id, c.Reason, c.At)),
+        // Usage of an unknown or destroyed sandbox, an empty window or one overlapping the last is dropped.
+        RecordSandboxUsage c when Exists && Status != SandboxStatus.Destroyed && c.WindowEnd > c.WindowStart && c.WindowStart >= MeteredUntil =>
+            Decision.Accept(new SandboxUsageRecorded(Id, OrganizationId!, Attribution with { Metadata = null },
+                c.WindowStart, c.WindowEnd, Math.Max(0, c.CpuSeconds), Math.Max(0, c.MemoryMbSeconds), c.StorageBytes, EgressBytes: 0)),
         _ => Decision.Nothing,
     };
 
@@ -56,6 +63,7 @@ public sealed record SandboxState(
         SandboxStarted e => this with { Status = SandboxStatus.Running, Host = e.Host, IngressUrl = e.IngressUrl, UpdatedAt = e.At },
         SandboxFailed e => this with { Status = SandboxStatus.Failed, Error = e.Reason, UpdatedAt = e.At },
         SandboxDestroyed e => this with { Status = SandboxStatus.Destroyed, IngressUrl = null, UpdatedAt = e.At },
+        SandboxUsageRecorded e => this with { MeteredUntil = e.WindowEnd },
         _ => this,
     };
 

@@ -13,7 +13,10 @@ public static class CallerAuthentication
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>Every /v1 endpoint: a valid organization key or 401; the caller is then in HttpContext.Items.</summary>
+    /// <summary>
+    /// Every /v1 endpoint: a valid organization key or 401, a key whose scopes allow the method or 403;
+    /// the caller is then in HttpContext.Items. No cache: a revoked key fails on the very next request.
+    /// </summary>
     public static RouteGroupBuilder RequireOrganizationKey(this RouteGroupBuilder group) =>
         group.AddEndpointFilter(async (ctx, next) =>
         {
@@ -26,6 +29,8 @@ public static class CallerAuthentication
             var answer = await organizations.Ask<object>(new Authenticate(organizationId, ApiKeySecret.Hash(key!)), AskTimeout, http.RequestAborted);
             if (answer is not Authenticated authenticated)
                 return Problems.Of(401, "unauthorized", "The API key is unknown or revoked.");
+            if (!ApiKeyScopes.Permit(authenticated.Scopes, http.Request.Method))
+                return Problems.Of(403, "insufficient_scope", $"This API key's scopes ({string.Join(", ", authenticated.Scopes)}) allow reading only.");
             http.Items[typeof(Caller)] = new Caller(authenticated.OrganizationId, authenticated.KeyId);
             return await next(ctx);
         });

@@ -73,6 +73,16 @@ public sealed class JsonRequest
             : Fail<int?>(name, $"{name} must be an integer between {min} and {max}.");
     }
 
+    /// <summary>An array of strings, bounded in entries and sizes; duplicates dropped, order kept.</summary>
+    public IReadOnlyList<string>? Strings(string name, int maxEntries = 64, int maxLength = 256)
+    {
+        if (!Present(name, out var value)) return null;
+        if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() > maxEntries
+            || value.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String || e.GetString()!.Length > maxLength))
+            return Fail<IReadOnlyList<string>>(name, $"{name} must be an array of at most {maxEntries} strings of at most {maxLength} characters.");
+        return value.EnumerateArray().Select(e => e.GetString()!).Distinct(StringComparer.Ordinal).ToList();
+    }
+
     /// <summary>A map of strings, bounded in entries and sizes.</summary>
     public IReadOnlyDictionary<string, string>? StringMap(string name, Func<string, bool> validKey, int maxEntries = 64, int maxValueLength = 4096)
     {

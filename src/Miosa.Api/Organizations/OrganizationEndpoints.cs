@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-using Akka.Actor;
 using Akka.Hosting;
 using Miosa.Actors.Common;
 using Miosa.Actors.Hosting;
@@ -15,16 +12,7 @@ public static class OrganizationEndpoints
 {
     public static void MapOrganizationEndpoints(this IEndpointRouteBuilder app, RouteGroupBuilder v1, MiosaNodeOptions options)
     {
-        var admin = app.MapGroup("/admin/v1").AddEndpointFilter(async (ctx, next) =>
-        {
-            if (options.AdminToken is null)
-                return Problems.Of(403, "admin_disabled", "Set MIOSA_ADMIN_TOKEN to use the operator API.");
-            var header = ctx.HttpContext.Request.Headers.Authorization.ToString();
-            var presented = Encoding.UTF8.GetBytes(header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : "");
-            return CryptographicOperations.FixedTimeEquals(presented, Encoding.UTF8.GetBytes(options.AdminToken))
-                ? await next(ctx)
-                : Problems.Of(401, "unauthorized", "Send the operator token: Authorization: Bearer <MIOSA_ADMIN_TOKEN>.");
-        });
+        var admin = app.MapGroup("/admin/v1").RequireAdminToken(options);
 
         admin.MapPost("/organizations", async (HttpContext http, OrganizationRegistry registry, CancellationToken ct) =>
         {
@@ -46,19 +34,38 @@ public static class OrganizationEndpoints
             var (body, error) = await JsonRequest.ReadAsync(http.Request, ct);
             if (body is null) return error!.ToResult();
             var name = body.String("name", maxLength: 200) ?? "unnamed";
+            var scopes = body.Strings("scopes", maxEntries: ApiKeyScopes.All.Count, maxLength: 32) ?? ApiKeyScopes.Default;
             if (body.Error is not null) return body.Error.ToResult();
+            if (ApiKeyScopes.Validate(scopes) is { } invalid) return invalid.ToResult();
             var caller = http.Caller();
             var key = ApiKeySecret.Issue(caller.OrganizationId);
             var keyId = ResourceId.New(IdPrefix.ApiKey);
             return await organizations.ActorRef.AskEntity<OrganizationView>(
-                new CreateApiKey(caller.OrganizationId, new ApiKeyGrant(keyId, name, ApiKeySecret.Hash(key)), DateTimeOffset.UtcNow),
-                _ => Results.Json(new { id = keyId, name, key }, statusCode: 201), ct);
+                new CreateApiKey(caller.OrganizationId, ApiKeyGrant.For(keyId, name, key, scopes), DateTimeOffset.UtcNow, caller.KeyId),
+                org => org.ApiKeys.FirstOrDefault(k => k.Id == keyId) is { } created
+                    // The only time the key itself is shown: the organization keeps its hash.
+                    ? Results.Json(new { id = keyId, name, key, prefix = created.Prefix, scopes = created.Scopes, created_at = created.CreatedAt }, statusCode: 201)
+                    : Problems.Of(500, "internal_error", "The key was not stored."), ct);
         });
         v1.MapGet("/api-keys", async (HttpContext http, IRequiredActor<OrganizationActor> organizations, CancellationToken ct) =>
             await organizations.ActorRef.AskEntity<OrganizationView>(new GetOrganization(http.Caller().OrganizationId),
-                org => Results.Json(new { data = org.ApiKeys.Select(k => new { id = k.Id, name = k.Name, created_at = k.CreatedAt }), next_cursor = (string?)null }), ct));
+                org => Results.Json(new { data = org.ApiKeys.Select(ApiKeyJson), next_cursor = (string?)null }), ct));
         v1.MapDelete("/api-keys/{id}", async (string id, HttpContext http, IRequiredActor<OrganizationActor> organizations, CancellationToken ct) =>
-            await organizations.ActorRef.AskEntity<OrganizationView>(new RevokeApiKey(http.Caller().OrganizationId, id, DateTimeOffset.UtcNow),
-                _ => Results.NoContent(), ct));
+        {
+            var caller = http.Caller();
+            return await organizations.ActorRef.AskEntity<OrganizationView>(new RevokeApiKey(caller.OrganizationId, id, DateTimeOffset.UtcNow, caller.KeyId),
+                _ => Results.NoContent(), ct);
+        });
     }
+
+    /// <summary>A key as lists show it: recognisable by its prefix, never the secret or its hash.</summary>
+    private static object ApiKeyJson(ApiKeyView k) => new
+    {
+        id = k.Id,
+        name = k.Name,
+        prefix = k.Prefix,
+        scopes = k.Scopes,
+        created_at = k.CreatedAt,
+        last_used_at = k.LastUsedAt,
+    };
 }

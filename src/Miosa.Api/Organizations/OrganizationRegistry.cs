@@ -28,7 +28,7 @@ public sealed class OrganizationRegistry(IRequiredActor<SlugRegistryActor> slugs
         // The key is shown once: whoever must keep it (the default key file) does so before it is valid.
         if (beforeCommit is not null) await beforeCommit(key);
         var answer = await organizations.ActorRef.Ask<object>(
-            new CreateOrganization(id, slug, name, new ApiKeyGrant(ResourceId.New(IdPrefix.ApiKey), "default", ApiKeySecret.Hash(key)), DateTimeOffset.UtcNow),
+            new CreateOrganization(id, slug, name, ApiKeyGrant.For(ResourceId.New(IdPrefix.ApiKey), "default", key, ApiKeyScopes.Default), DateTimeOffset.UtcNow),
             AskTimeout, ct);
         return answer is OrganizationView view ? ((view, key), null) : (null, (Rejection)answer);
     }

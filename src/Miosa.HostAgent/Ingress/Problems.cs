@@ -6,9 +6,12 @@ namespace Miosa.HostAgent.Ingress;
 /// <summary>RFC 9457 problem details with Miosa's stable machine <c>code</c> (and the offending <c>field</c>).</summary>
 public static class Problems
 {
-    public static IResult ToResult(this Rejection rejection)
+    public static IResult ToResult(this Rejection rejection) => rejection.ToResult(new Dictionary<string, object?>());
+
+    /// <summary>The problem with members of its own besides <c>code</c> and <c>field</c> (e.g. what a resource still holds).</summary>
+    public static IResult ToResult(this Rejection rejection, IReadOnlyDictionary<string, object?> members)
     {
-        var extensions = new Dictionary<string, object?> { ["code"] = rejection.Code };
+        var extensions = new Dictionary<string, object?>(members) { ["code"] = rejection.Code };
         if (rejection.Field is not null) extensions["field"] = rejection.Field;
         return Results.Problem(rejection.Detail, statusCode: rejection.Status, title: TitleOf(rejection.Status), extensions: extensions);
     }

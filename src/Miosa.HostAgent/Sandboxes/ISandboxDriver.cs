@@ -28,6 +28,12 @@ public interface ISandboxDriver
 
     /// <summary>Measured usage of a running sandbox (cgroup accounting), or null.</summary>
     SandboxUsage? ReadUsage(string sandboxId);
+
+    /// <summary>Every sandbox running on this host now (what the usage meter reads).</summary>
+    IReadOnlyList<RunningSandbox> Running { get; }
+
+    /// <summary>Bytes in the sandbox's workspace, or null if it has none here. Walks the tree: not cheap.</summary>
+    long? MeasureWorkspace(string sandboxId);
 }
 
 public sealed record SandboxSpec(
@@ -45,7 +51,11 @@ public sealed record SandboxLimits(double Cpu, int MemoryMb, int Pids)
     public static SandboxLimits Default { get; } = new(Cpu: 1, MemoryMb: 512, Pids: 256);
 }
 
-public sealed record RunningSandbox(string SandboxId, string AgentSocket, int HostPid);
+public sealed record RunningSandbox(string SandboxId, string AgentSocket, int HostPid)
+{
+    /// <summary>When this run began (its cgroup was created): where its first usage window starts.</summary>
+    public DateTimeOffset StartedAt { get; init; }
+}
 
 public sealed record SandboxUsage(TimeSpan CpuTime, long MemoryBytes, bool OomKilled)
 {

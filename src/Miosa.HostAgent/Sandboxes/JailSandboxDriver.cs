@@ -114,11 +114,13 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
 
             var stopwatch = Stopwatch.StartNew();
             var uid = PrepareDirectories(id);
+            var startedAt = DateTimeOffset.UtcNow;
             var cgroup = await Cgroups.CreateAsync(id, spec.Limits, ct).ConfigureAwait(false);
             Instance instance;
             try
             {
                 instance = await LaunchAsync(id, uid, environment, spec.Limits, cgroup, ct).ConfigureAwait(false);
+                instance = instance with { Sandbox = instance.Sandbox with { StartedAt = startedAt } };
             }
             catch
             {
@@ -198,6 +200,35 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
         }
         catch (IOException)
         {
+            return null;
+        }
+    }
+
+    public IReadOnlyList<RunningSandbox> Running =>
+        _running.Values.Where(i => !i.Process.HasExited).Select(i => i.Sandbox).ToList();
+
+    public long? MeasureWorkspace(string sandboxId)
+    {
+        var workspace = WorkspacePath(ValidId(sandboxId));
+        if (!Directory.Exists(workspace))
+        {
+            return null;
+        }
+
+        // Symlinks are skipped, never followed: a link to / must not count the host's disk.
+        var options = new EnumerationOptions
+        {
+            RecurseSubdirectories = true,
+            IgnoreInaccessible = true,
+            AttributesToSkip = FileAttributes.ReparsePoint,
+        };
+        try
+        {
+            return new DirectoryInfo(workspace).EnumerateFiles("*", options).Sum(f => f.Length);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The sandbox was destroyed or is rewriting its tree: measured again next time.
             return null;
         }
     }

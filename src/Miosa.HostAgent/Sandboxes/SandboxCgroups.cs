@@ -49,6 +49,7 @@ public interface ISandboxCgroup
 public static class SandboxCgroups
 {
     private static readonly string[] V2Controllers = ["memory", "pids", "cpu"];
+    private const int NoSuchDevice = 19;
 
     /// <summary>
     /// Uses cgroup v2 when its unified tree offers memory, pids and cpu, else the v1 hierarchies
@@ -122,7 +123,8 @@ public static class SandboxCgroups
         {
             return File.ReadAllLines(procsFile).Where(l => l.Length > 0).Select(int.Parse).ToList();
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        // ENODEV: the cgroup is being removed right now (another node's clean-up): it holds nothing.
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException || (e is IOException && e.HResult == NoSuchDevice))
         {
             return [];
         }

@@ -1,0 +1,116 @@
+using System.Net;
+using System.Text.Json;
+
+namespace Miosa.Api.Tests;
+
+/// <summary>GET /v1/usage against a node of its own that meters every second.</summary>
+public class UsageTests
+{
+    private const string Null = "<null>";
+    private static readonly TimeSpan Within = TimeSpan.FromSeconds(45);
+
+    [Fact]
+    public async Task Usage_follows_consumption_per_attribution_and_survives_a_restart()
+    {
+        await using var first = new MiosaNode();
+        first.Environment["MIOSA_USAGE_INTERVAL_SECONDS"] = "1";
+        await first.StartAsync();
+        using var client = first.Client();
+        var since = DateTimeOffset.UtcNow;
+        // One sandbox per external project, so each sandbox's figures can be read on their own.
+        var burner = await client.CreateSandboxAsync(new { external_user_id = "u-burn", external_project_id = "p-burner" });
+        await client.CreateSandboxAsync(new { external_user_id = "u-idle", external_project_id = "p-idle" });
+        await client.CreateSandboxAsync(new { external_user_id = "u-idle", external_project_id = "p-quiet" });
+        string[] projects = ["p-burner", "p-idle", "p-quiet"];
+
+        // Three seconds of CPU however busy the machine is: loop on process time, not wall time.
+        var burn = await client.ExecAsync(burner, new { command = new[] { "python3", "-c", "import time\nwhile time.process_time() < 3: pass" } });
+        Assert.Equal(0, burn.GetProperty("exit_code").GetInt32());
+        var burned = DateTimeOffset.UtcNow;
+
+        // A sandbox's windows are recorded in order: once one starting after the burn is in, all before it are.
+        await EventuallyAsync(() => UsageAsync(client, "external_project_id", burned),
+            u => projects.All(p => u.ContainsKey(p)), "windows after the burn for every sandbox");
+        var byUser = await UsageAsync(client, "external_user_id", since);
+        Assert.Equal(new[] { "u-burn", "u-idle" }, byUser.Keys.Order());
+        Assert.InRange(byUser["u-burn"].GetProperty("cpu_seconds").GetDouble(), 2.5, 4);
+        Assert.InRange(byUser["u-idle"].GetProperty("cpu_seconds").GetDouble(), 0, 0.3);
+        Assert.True(byUser["u-idle"].GetProperty("memory_mb_seconds").GetDouble() > 0);
+        Assert.True(byUser["u-burn"].GetProperty("memory_mb_seconds").GetDouble() > 0);
+        Assert.True(byUser["u-idle"].GetProperty("storage_bytes").GetInt64() >= 0);
+        Assert.Equal(0, byUser["u-burn"].GetProperty("egress_bytes").GetInt64());
+
+        // Running time follows the wall clock: it grows, and never exceeds the time since creation.
+        var before = Seconds(await UsageAsync(client, "external_project_id", since), "p-quiet");
+        var later = await EventuallyAsync(() => UsageAsync(client, "external_project_id", since),
+            u => Seconds(u, "p-quiet") >= before + 2, "sandbox_seconds growing");
+        Assert.InRange(Seconds(later, "p-quiet"), before + 2, (DateTimeOffset.UtcNow - since).TotalSeconds + 0.5);
+
+        var byType = Assert.Single(await UsageAsync(client, "resource_type", since));
+        Assert.Equal("sandbox", byType.Key);
+        // Nobody passed an external workspace id: everything groups under null.
+        Assert.Equal(Null, Assert.Single(await UsageAsync(client, "external_workspace_id", since)).Key);
+
+        using (var other = first.Client(await first.CreateOrganizationAsync("usage-other")))
+        {
+            Assert.Empty(await UsageAsync(other, "external_user_id", since));
+            Assert.Empty(await UsageAsync(other, "resource_type", since));
+        }
+
+        await (await client.GetAsync("/v1/usage?group_by=colour")).AssertProblemAsync(HttpStatusCode.BadRequest, "invalid_request", "group_by");
+        await (await client.GetAsync("/v1/usage?group_by=external_user_id&from=yesterday")).AssertProblemAsync(HttpStatusCode.BadRequest, "invalid_request", "from");
+        await (await client.GetAsync("/v1/usage?to=2026-13-01")).AssertProblemAsync(HttpStatusCode.BadRequest, "invalid_request", "to");
+
+        // A closed window of the past: everything in it is projected once a later window is.
+        var cutoff = DateTimeOffset.UtcNow;
+        await EventuallyAsync(() => UsageAsync(client, "external_project_id", cutoff),
+            u => projects.All(p => u.ContainsKey(p)), "windows after the cutoff for every sandbox");
+        var past = await UsageAsync(client, "external_project_id", since, cutoff);
+        await first.KillAsync();
+
+        await using var second = new MiosaNode(first.DataDir);
+        second.Environment["MIOSA_USAGE_INTERVAL_SECONDS"] = "1";
+        await second.StartAsync();
+        var restarted = DateTimeOffset.UtcNow;
+        using var after = second.Client();
+        // Windows of the restarted sandboxes come after every event of the first run in the journal.
+        await EventuallyAsync(() => UsageAsync(after, "external_project_id", restarted),
+            u => projects.All(p => u.ContainsKey(p)), "windows after the restart for every sandbox");
+        var again = await UsageAsync(after, "external_project_id", since, cutoff);
+        Assert.Equal(past.Keys.Order(), again.Keys.Order());
+        foreach (var project in projects)
+        {
+            foreach (var figure in (string[])["sandbox_seconds", "cpu_seconds", "memory_mb_seconds"])
+                Assert.Equal(past[project].GetProperty(figure).GetDouble(), again[project].GetProperty(figure).GetDouble(), 6);
+            Assert.Equal(past[project].GetProperty("storage_bytes").GetInt64(), again[project].GetProperty("storage_bytes").GetInt64());
+        }
+    }
+
+    private static double Seconds(IReadOnlyDictionary<string, JsonElement> usage, string key) =>
+        usage.TryGetValue(key, out var row) ? row.GetProperty("sandbox_seconds").GetDouble() : 0;
+
+    private static async Task<IReadOnlyDictionary<string, JsonElement>> UsageAsync(HttpClient client, string groupBy, DateTimeOffset from, DateTimeOffset? to = null)
+    {
+        var query = $"/v1/usage?group_by={groupBy}&from={Iso(from)}" + (to is { } t ? $"&to={Iso(t)}" : "");
+        var response = await client.GetAsync(query);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {query}: {response.StatusCode} {text}");
+        return JsonDocument.Parse(text).RootElement.GetProperty("data").EnumerateArray()
+            .ToDictionary(row => row.GetProperty("key").GetString() ?? Null, row => row.Clone());
+    }
+
+    private static string Iso(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ");
+
+    /// <summary>Polls until <paramref name="done"/> holds, failing after a bounded wait (usage lags by a metering interval).</summary>
+    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow + Within;
+        while (true)
+        {
+            var value = await read();
+            if (done(value)) return value;
+            if (DateTime.UtcNow > deadline) Assert.Fail($"No {what} within {Within.TotalSeconds} s.");
+            await Task.Delay(200);
+        }
+    }
+}
