@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Miosa.HostAgent.Sandboxes;
 
 namespace Miosa.HostAgent.Ingress;
@@ -21,6 +22,14 @@ public static class NodeIngress
     public const string PathPrefix = "/node/v1/sandboxes";
     public const long MaxExecBodyBytes = 16 * 1024 * 1024;
     public const long MaxFileBytes = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>The services <see cref="MapNodeIngress"/> needs besides the <see cref="ISandboxDriver"/>.</summary>
+    public static IServiceCollection AddNodeIngress(this IServiceCollection services)
+    {
+        services.AddHttpForwarder();
+        services.AddSingleton<SandboxPortProxy>();
+        return services;
+    }
 
     public static IEndpointRouteBuilder MapNodeIngress(this IEndpointRouteBuilder app, string clusterSecret)
     {
@@ -42,6 +51,10 @@ public static class NodeIngress
             Client(driver, id) is not { } client ? NotRunning(id)
             : await client.KillProcessAsync(pid, ct) ? Results.NoContent()
             : Problems.Of(404, "process_not_found", $"No process {pid} started by this API runs in sandbox {id}."));
+
+        // Preview traffic: HTTP and WebSockets to a TCP port inside the sandbox (the port bridge).
+        group.Map("/{id}/ports/{port}/{**path}", (string id, string port, HttpContext http, SandboxPortProxy proxy) =>
+            proxy.ForwardAsync(http, id, port));
 
         group.MapPut("/{id}/files", PutFileAsync);
         group.MapGet("/{id}/files", GetFileAsync);

@@ -20,6 +20,7 @@ public sealed class NodeIngressServer(WebApplication app) : IAsyncDisposable
         builder.WebHost.UseUrls($"http://{bindHost}:{port}");
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = NodeIngress.MaxExecBodyBytes);
         builder.Services.AddSingleton(driver);
+        builder.Services.AddNodeIngress();
         var app = builder.Build();
         app.MapNodeIngress(clusterSecret);
         await app.StartAsync();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Net.Sockets;
 
 namespace Miosa.HostAgent.Sandboxes;
 
@@ -317,5 +318,39 @@ public sealed class SandboxAgentClient(string agentSocket)
         await using var connection = await SandboxAgentConnection.OpenAsync(AgentSocket, ct).ConfigureAwait(false);
         await connection.SendAsync(SandboxAgentProtocol.Delete, payload, ct).ConfigureAwait(false);
         await connection.ExpectAsync(SandboxAgentProtocol.ReplyOk, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Connects to TCP <paramref name="port"/> on the sandbox's own loopback (127.0.0.1 in its
+    /// network namespace; no IP route leads into a sandbox) and returns the connection as a raw
+    /// duplex stream: what is written reaches the app, what the app sends is read. Disposing the
+    /// stream closes the connection; <see cref="Socket.Shutdown"/> of writes (through
+    /// <see cref="NetworkStream.Socket"/>) half-closes it and the app sees EOF. Throws
+    /// <see cref="SandboxPortClosedException"/> when nothing accepts on the port.
+    /// </summary>
+    public async Task<Stream> ConnectPortAsync(int port, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+        var payload = new byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(payload, port);
+        var connection = await SandboxAgentConnection.OpenAsync(AgentSocket, ct).ConfigureAwait(false);
+        try
+        {
+            await connection.SendAsync(SandboxAgentProtocol.ConnectPort, payload, ct).ConfigureAwait(false);
+            // The app may speak first: nothing past the OK frame may end up in the frame buffer.
+            var reply = await connection.ReadFrameAsync(ct, exact: true).ConfigureAwait(false);
+            if (reply.Type != SandboxAgentProtocol.ReplyOk)
+            {
+                throw SandboxAgentConnection.Unexpected(reply);
+            }
+
+            return connection.DetachStream();
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 }

@@ -78,10 +78,14 @@ internal sealed class SandboxAgentConnection : IAsyncDisposable, IDisposable
         }
     }
 
-    public async ValueTask<SandboxAgentFrame> ReadFrameAsync(CancellationToken ct)
+    /// <summary>
+    /// Reads the next frame. <paramref name="exact"/> reads no byte past it, for the last frame
+    /// before the connection becomes a raw byte stream (<see cref="DetachStream"/>).
+    /// </summary>
+    public async ValueTask<SandboxAgentFrame> ReadFrameAsync(CancellationToken ct, bool exact = false)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        await FillAsync(SandboxAgentProtocol.HeaderSize, ct).ConfigureAwait(false);
+        await FillAsync(SandboxAgentProtocol.HeaderSize, ct, exact).ConfigureAwait(false);
         var type = _buffer[_start];
         var length = BinaryPrimitives.ReadUInt32BigEndian(_buffer.AsSpan(_start + 1));
         if (length > SandboxAgentProtocol.MaxReplyPayload)
@@ -89,7 +93,7 @@ internal sealed class SandboxAgentConnection : IAsyncDisposable, IDisposable
             throw new SandboxAgentException("The sandbox agent sent an oversized frame.");
         }
 
-        await FillAsync(SandboxAgentProtocol.HeaderSize + (int)length, ct).ConfigureAwait(false);
+        await FillAsync(SandboxAgentProtocol.HeaderSize + (int)length, ct, exact).ConfigureAwait(false);
         var payload = _buffer.AsMemory(_start + SandboxAgentProtocol.HeaderSize, (int)length);
         _start += SandboxAgentProtocol.HeaderSize + (int)length;
         return new SandboxAgentFrame(type, payload);
@@ -113,7 +117,7 @@ internal sealed class SandboxAgentConnection : IAsyncDisposable, IDisposable
             : new SandboxAgentException($"The sandbox agent sent an unexpected frame 0x{frame.Type:x2}.");
 
     /// <summary>Makes sure <paramref name="count"/> unread bytes sit contiguously in the buffer.</summary>
-    private async ValueTask FillAsync(int count, CancellationToken ct)
+    private async ValueTask FillAsync(int count, CancellationToken ct, bool exact = false)
     {
         if (_end - _start >= count)
         {
@@ -132,7 +136,8 @@ internal sealed class SandboxAgentConnection : IAsyncDisposable, IDisposable
             int read;
             try
             {
-                read = await _socket.ReceiveAsync(_buffer.AsMemory(_end), SocketFlags.None, ct).ConfigureAwait(false);
+                var room = exact ? _buffer.AsMemory(_end, count - (_end - _start)) : _buffer.AsMemory(_end);
+                read = await _socket.ReceiveAsync(room, SocketFlags.None, ct).ConfigureAwait(false);
             }
             catch (SocketException e)
             {
@@ -146,6 +151,26 @@ internal sealed class SandboxAgentConnection : IAsyncDisposable, IDisposable
 
             _end += read;
         }
+    }
+
+    /// <summary>
+    /// Hands the socket over as a raw duplex stream (which then owns it) and releases this
+    /// connection. Only valid when nothing unread is buffered (frames read with <c>exact</c>).
+    /// </summary>
+    public NetworkStream DetachStream()
+    {
+        if (_end != _start)
+        {
+            throw new InvalidOperationException("Bytes past the last frame were already read.");
+        }
+
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            throw new ObjectDisposedException(nameof(SandboxAgentConnection));
+        }
+
+        ArrayPool<byte>.Shared.Return(_buffer);
+        return new NetworkStream(_socket, ownsSocket: true);
     }
 
     public void Dispose()

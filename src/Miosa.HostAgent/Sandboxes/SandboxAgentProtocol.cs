@@ -34,6 +34,7 @@ internal static class SandboxAgentProtocol
     public const byte ListDirectory = 0x08;
     public const byte Delete = 0x09;
     public const byte KillAll = 0x0A;
+    public const byte ConnectPort = 0x0B;
 
     public const byte Stdin = 0x10;
     public const byte StdinEnd = 0x11;
@@ -58,6 +59,9 @@ internal static class SandboxAgentProtocol
     /// <summary>Agent-level error codes beyond <see cref="SandboxFileError"/>.</summary>
     public const int ErrorBadRequest = 20;
     public const int ErrorBusy = 21;
+
+    /// <summary>A port connection failed inside the sandbox; the errno says why (ECONNREFUSED: nothing listens).</summary>
+    public const int ErrorConnect = 22;
 
     public static void WriteHeader(Span<byte> destination, byte type, int length)
     {
@@ -136,11 +140,14 @@ internal static class SandboxAgentProtocol
     {
         var reader = new SandboxAgentReader(payload);
         var code = reader.Byte();
-        reader.UInt32();
+        var errno = (int)reader.UInt32();
         var message = reader.String();
-        return code is >= (int)SandboxFileError.NotFound and <= (int)SandboxFileError.Other
-            ? new SandboxFileException((SandboxFileError)code, message)
-            : new SandboxAgentException(message) { AtProcessLimit = code == ErrorBusy };
+        return code switch
+        {
+            >= (int)SandboxFileError.NotFound and <= (int)SandboxFileError.Other => new SandboxFileException((SandboxFileError)code, message),
+            ErrorConnect => new SandboxPortClosedException(errno, message),
+            _ => new SandboxAgentException(message) { AtProcessLimit = code == ErrorBusy },
+        };
     }
 }
 

@@ -58,3 +58,13 @@ public sealed class SandboxFileException(SandboxFileError error, string message)
 {
     public SandboxFileError Error { get; } = error;
 }
+
+/// <summary>
+/// Nothing accepts connections on the port inside the sandbox (<see cref="Errno"/> 111,
+/// ECONNREFUSED, when nothing listens there); the ingress answers 502 <c>app_not_listening</c>.
+/// </summary>
+public sealed class SandboxPortClosedException(int errno, string message) : SandboxAgentException(message)
+{
+    /// <summary>The Linux errno of the failed connect inside the sandbox.</summary>
+    public int Errno { get; } = errno;
+}

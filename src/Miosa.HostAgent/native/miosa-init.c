@@ -6,7 +6,9 @@
  * connection carries one request in frames of [u8 type][u32 big-endian length][payload]; the
  * protocol is mirrored in SandboxAgentProtocol.cs. PID 1 answers the small requests itself
  * (ping, background processes, whose exit codes only PID 1 can reap) and forks one handler per
- * connection for everything that streams (exec, files), so a long exec never blocks a file read.
+ * connection for everything that streams (exec, files, port connections), so a long exec never
+ * blocks a file read. A port connection turns its unix socket into a raw byte pipe to a TCP port
+ * on the sandbox's own loopback: the host reaches sandbox ports without any IP route into it.
  *
  * Everything here runs with exactly the sandbox user's rights, so path rules are a contract of
  * the API (relative paths stay in /workspace), not a security boundary.
@@ -17,6 +19,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -42,6 +46,7 @@
 enum {
     REQ_PING = 0x01, REQ_EXEC = 0x02, REQ_SPAWN = 0x03, REQ_PROCS = 0x04, REQ_KILL = 0x05,
     REQ_WRITE = 0x06, REQ_READ = 0x07, REQ_LIST = 0x08, REQ_DELETE = 0x09, REQ_KILL_ALL = 0x0A,
+    REQ_CONNECT = 0x0B,
     IN_STDIN = 0x10, IN_STDIN_END = 0x11, IN_DATA = 0x12, IN_END = 0x13,
     REP_OK = 0x80, REP_PONG = 0x81, REP_STDOUT = 0x83, REP_STDERR = 0x84, REP_EXIT = 0x85,
     REP_SPAWNED = 0x86, REP_PROC = 0x87, REP_KILLED = 0x88, REP_DATA = 0x89, REP_ENTRY = 0x8A,
@@ -51,7 +56,7 @@ enum {
 /* Error codes: the numbers of SandboxFileError in C#, plus agent-level ones. */
 enum {
     E_NOT_FOUND = 1, E_INVALID_PATH = 2, E_READ_ONLY = 3, E_PERMISSION = 4, E_IS_DIR = 5,
-    E_NOT_DIR = 6, E_NO_SPACE = 7, E_OTHER = 8, E_BAD_REQUEST = 20, E_BUSY = 21,
+    E_NOT_DIR = 6, E_NO_SPACE = 7, E_OTHER = 8, E_BAD_REQUEST = 20, E_BUSY = 21, E_CONNECT = 22,
 };
 
 extern char **environ;
@@ -883,6 +888,106 @@ static void handle_delete(int sock, const uint8_t *payload, uint32_t len) {
     free(path);
 }
 
+/* ---------- port connections ---------- */
+
+/* One direction of a bridge: bytes move src -> kernel pipe -> dst with splice, never through us. */
+struct flow {
+    int src, dst;
+    int pipe[2];
+    size_t queued, cap;   /* bytes in the pipe, and its capacity */
+    int src_done, closed; /* src reached EOF (or failed); dst's write side was shut down */
+};
+
+static int flow_init(struct flow *f, int src, int dst) {
+    memset(f, 0, sizeof *f);
+    f->src = src;
+    f->dst = dst;
+    if (pipe2(f->pipe, O_CLOEXEC | O_NONBLOCK) < 0) return -1;
+    fcntl(f->pipe[1], F_SETPIPE_SZ, 256 * 1024); /* best effort: fewer wake-ups for bulk bodies */
+    int cap = fcntl(f->pipe[1], F_GETPIPE_SZ);
+    f->cap = cap > 0 ? (size_t)cap : 65536;
+    return 0;
+}
+
+/* Moves what it can without blocking; a peer that stops reading ends this direction. */
+static void flow_step(struct flow *f, short src_rev, short dst_rev) {
+    if (!f->src_done && f->queued < f->cap && (src_rev & (POLLIN | POLLHUP | POLLERR))) {
+        ssize_t n = splice(f->src, NULL, f->pipe[1], NULL, f->cap - f->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) f->queued += (size_t)n;
+        else if (n == 0 || (errno != EAGAIN && errno != EINTR)) f->src_done = 1;
+    }
+    if (f->queued > 0 && (dst_rev & (POLLOUT | POLLHUP | POLLERR))) {
+        ssize_t n = splice(f->pipe[0], NULL, f->dst, NULL, f->queued, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) f->queued -= (size_t)n;
+        else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            /* The reader is gone: drop what is queued and stop reading its source. */
+            f->src_done = 1;
+            f->queued = 0;
+            shutdown(f->src, SHUT_RD);
+        }
+    }
+    if (f->src_done && f->queued == 0 && !f->closed) {
+        shutdown(f->dst, SHUT_WR); /* half-close: the other side sees EOF, its answer still flows */
+        f->closed = 1;
+    }
+}
+
+/*
+ * Connects to 127.0.0.1:port in the sandbox's network namespace, answers OK (or an E_CONNECT
+ * error carrying errno, e.g. ECONNREFUSED when nothing listens), then pipes bytes both ways until
+ * both directions reached EOF, or the host hung up.
+ */
+static void handle_connect(int sock, const uint8_t *payload, uint32_t len) {
+    struct in in = {payload, payload + len, 0};
+    uint32_t port = in_u32(&in);
+    if (in.bad || port < 1 || port > 65535) { send_error(sock, E_BAD_REQUEST, EINVAL, "port must be 1-65535"); return; }
+    int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (tcp < 0) { send_error(sock, E_BUSY, errno, "cannot create a socket"); return; }
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc;
+    do rc = connect(tcp, (struct sockaddr *)&addr, sizeof addr); while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        char msg[128];
+        int err = errno;
+        snprintf(msg, sizeof msg, "connect 127.0.0.1:%u: %s", port, strerror(err));
+        send_error(sock, E_CONNECT, err, msg);
+        close(tcp);
+        return;
+    }
+    int one = 1;
+    setsockopt(tcp, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (send_frame(sock, REP_OK, NULL, 0) < 0) { close(tcp); return; }
+
+    struct flow up, down; /* up: host -> app, down: app -> host */
+    if (flow_init(&up, sock, tcp) < 0 || flow_init(&down, tcp, sock) < 0) { close(tcp); return; }
+    set_nonblock(sock);
+    set_nonblock(tcp);
+    while (!(up.closed && down.closed)) {
+        /* A side that is neither read nor written any more leaves the poll set (no hang-up spin). */
+        int need_sock = !(up.src_done && down.closed), need_tcp = !(down.src_done && up.closed);
+        struct pollfd fds[2] = {{need_sock ? sock : -1, 0, 0}, {need_tcp ? tcp : -1, 0, 0}};
+        if (!up.src_done && up.queued < up.cap) fds[0].events |= POLLIN;
+        if (down.queued > 0) fds[0].events |= POLLOUT;
+        if (!down.src_done && down.queued < down.cap) fds[1].events |= POLLIN;
+        if (up.queued > 0) fds[1].events |= POLLOUT;
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        /* The host closed its end entirely (not a half-close) after its last byte: nobody is left
+         * to read an answer. */
+        if ((fds[0].revents & (POLLHUP | POLLERR)) && up.src_done) break;
+        /* The app's socket is dead both ways: what the host still sends cannot be delivered. */
+        if ((fds[1].revents & (POLLHUP | POLLERR)) && down.src_done) { up.src_done = 1; up.queued = 0; }
+        flow_step(&up, fds[0].revents, fds[1].revents);
+        flow_step(&down, fds[1].revents, fds[0].revents);
+    }
+    close(tcp);
+}
+
 /* ---------- PID 1 ---------- */
 
 static void reap(void) {
@@ -926,7 +1031,7 @@ static void serve_connection(int conn, int sfd) {
     case REQ_PROCS: handle_procs(conn); break;
     case REQ_KILL: handle_kill(conn, payload, len); break;
     case REQ_KILL_ALL: kill_all(); send_frame(conn, REP_OK, NULL, 0); break;
-    case REQ_EXEC: case REQ_WRITE: case REQ_READ: case REQ_LIST: case REQ_DELETE: {
+    case REQ_EXEC: case REQ_WRITE: case REQ_READ: case REQ_LIST: case REQ_DELETE: case REQ_CONNECT: {
         pid_t pid = fork();
         if (pid < 0) { send_error(conn, E_BUSY, errno, "the sandbox is at its process limit"); break; }
         if (pid == 0) {
@@ -939,6 +1044,7 @@ static void serve_connection(int conn, int sfd) {
             else if (type == REQ_WRITE) handle_write(conn, payload, len);
             else if (type == REQ_READ) handle_read(conn, payload, len);
             else if (type == REQ_LIST) handle_list(conn, payload, len);
+            else if (type == REQ_CONNECT) handle_connect(conn, payload, len);
             else handle_delete(conn, payload, len);
             _exit(0);
         }
