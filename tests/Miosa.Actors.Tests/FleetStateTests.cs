@@ -15,8 +15,8 @@ public class FleetStateTests
     [Fact]
     public void Places_on_the_host_with_most_room_counting_what_it_placed_since_the_report()
     {
-        // Ceilings are 8x memory: a has 16 GiB of limits to give, b 12 GiB.
-        var fleet = FleetState.Empty.Register(Host("a", 2048)).Register(Host("b", 1536));
+        // a has 16 GiB of limits to give, b 12 GiB.
+        var fleet = FleetState.Empty.Register(Host("a", 16384 / FleetState.MemoryOvercommit)).Register(Host("b", 12288 / FleetState.MemoryOvercommit));
         var hosts = new List<string>();
         for (var i = 0; i < 6; i++)
         {
@@ -30,18 +30,18 @@ public class FleetStateTests
     [Fact]
     public void A_report_replaces_pending_placements_so_destroyed_sandboxes_free_their_room()
     {
-        var fleet = FleetState.Empty.Register(Host("a", 1024));
+        var fleet = FleetState.Empty.Register(Host("a", 8192 / FleetState.MemoryOvercommit));
         for (var i = 0; i < 8; i++) (fleet, _) = fleet.Place(new PlaceSandbox($"sbx_{i}", Gig));
         Assert.Null(fleet.Place(new PlaceSandbox("sbx_full", Gig)).Host);
         // The host reports after destroys: two sandboxes hold 2 GiB of limits.
-        fleet = fleet.Register(Host("a", 1024, running: 2, committedMb: 2048));
+        fleet = fleet.Register(Host("a", 8192 / FleetState.MemoryOvercommit, running: 2, committedMb: 2048));
         Assert.Equal("a", fleet.Place(new PlaceSandbox("sbx_again", Gig)).Host!.Host);
     }
 
     [Fact]
     public void No_host_with_room_means_no_placement()
     {
-        Assert.Null(FleetState.Empty.Register(Host("a", 32)).Place(new PlaceSandbox("sbx_1", SandboxResources.Default)).Host);
+        Assert.Null(FleetState.Empty.Register(Host("a", 16)).Place(new PlaceSandbox("sbx_1", SandboxResources.Default)).Host);
         Assert.Null(FleetState.Empty.Register(Host("a", 4096, running: 10, max: 10)).Place(new PlaceSandbox("sbx_1", SandboxResources.Default)).Host);
         Assert.Null(FleetState.Empty.Place(new PlaceSandbox("sbx_1", SandboxResources.Default)).Host);
     }

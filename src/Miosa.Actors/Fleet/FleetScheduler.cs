@@ -13,12 +13,13 @@ public sealed record PendingPlacements(int Count, long MemoryMb)
 
 /// <summary>
 /// The hosts the scheduler knows and what it placed on each since their last report. Pure placement
-/// logic. Memory limits are ceilings, not reservations (an idle sandbox uses well under 1 MB), so a
-/// host takes limits up to <see cref="MemoryOvercommit"/> times its memory.
+/// logic. Memory limits are ceilings, not reservations (an idle sandbox uses well under 1 MB,
+/// docs/benchmarks.md), so a host takes limits up to <see cref="MemoryOvercommit"/> times its
+/// memory: 500+ default sandboxes on a 24 GB node, with the host's sandbox cap as the other bound.
 /// </summary>
 public sealed record FleetState(ImmutableDictionary<string, RegisterHost> Hosts, ImmutableDictionary<string, PendingPlacements> Pending)
 {
-    public const int MemoryOvercommit = 8;
+    public const int MemoryOvercommit = 16;
 
     public static FleetState Empty { get; } = new(ImmutableDictionary<string, RegisterHost>.Empty, ImmutableDictionary<string, PendingPlacements>.Empty);
 
