@@ -27,24 +27,10 @@ public sealed class ListProjections(ReadModelDatabase database, ResourceList lis
     }
 
     /// <summary>Returns once every event of <paramref name="kind"/> written before this call is in the list.</summary>
-    public async Task CaughtUpAsync(string kind, CancellationToken ct)
-    {
-        var projection = _projections[kind];
-        var written = await LatestOffsetAsync(kind, ct);
-        var deadline = DateTime.UtcNow + MaxWait;
-        while (projection.Offset < written && DateTime.UtcNow < deadline)
-            await Task.Delay(5, ct);
-    }
+    public Task CaughtUpAsync(string kind, CancellationToken ct) => _projections[kind].CaughtUpAsync(MaxWait, ct);
 
     public void Stop()
     {
         foreach (var killSwitch in _running) killSwitch.Shutdown();
-    }
-
-    private async Task<long> LatestOffsetAsync(string tag, CancellationToken ct)
-    {
-        await using var connection = await database.OpenAsync(ct);
-        await using var command = ReadModelDatabase.Command(connection, "SELECT MAX(ordering_id) FROM tags WHERE tag = @tag", ("@tag", tag));
-        return await command.ExecuteScalarAsync(ct) is { } value and not DBNull ? Convert.ToInt64(value) : 0L;
     }
 }
