@@ -13,17 +13,9 @@ public static class UsageRollup
 {
     public const double GoalMs = 100;
 
-    // UsageReadModel.ApplyAsync's upsert, run here many rows to a transaction.
-    private const string Upsert = """
-        INSERT INTO read_usage (resource_type, resource_id, window_start, window_end, organization_id, workspace_id,
-            project_id, external_workspace_id, external_user_id, external_project_id, sandbox_seconds, cpu_seconds,
-            memory_mb_seconds, storage_bytes, egress_bytes)
-        VALUES (@type, @id, @start, @end, @org, @ws, @prj, @ews, @eu, @ep, @running, @cpu, @memory, @storage, @egress)
-        ON CONFLICT (resource_type, resource_id, window_start) DO UPDATE SET window_end = excluded.window_end,
-            sandbox_seconds = excluded.sandbox_seconds, cpu_seconds = excluded.cpu_seconds,
-            memory_mb_seconds = excluded.memory_mb_seconds, storage_bytes = excluded.storage_bytes,
-            egress_bytes = excluded.egress_bytes
-        """;
+    // UsageReadModel's own upsert, run here many rows to a transaction.
+    private const string Upsert = UsageReadModel.UpsertSql;
+
 
     private static readonly string[] UpsertParameters =
         ["@type", "@id", "@start", "@end", "@org", "@ws", "@prj", "@ews", "@eu", "@ep", "@running", "@cpu", "@memory", "@storage", "@egress"];

@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Configuration;
 using Akka.TestKit.Xunit2;
 using Miosa.Actors.Common;
 using Miosa.Actors.Projects;
@@ -7,15 +6,8 @@ using Miosa.Actors.Workspaces;
 
 namespace Miosa.Actors.Tests;
 
-public class WorkspaceActorTests() : TestKit(Config)
+public class WorkspaceActorTests() : TestKit(SerializingTestConfig.Value)
 {
-    // In-memory journal, with every persisted event and snapshot going through the Miosa serializer.
-    private static readonly Config Config = ConfigurationFactory.ParseString("""
-        akka.actor.serializers.miosa-json = "Miosa.Actors.Common.MiosaJsonSerializer, Miosa.Actors"
-        akka.actor.serialization-bindings { "Miosa.Actors.Common.IMiosaMessage, Miosa.Actors" = miosa-json }
-        akka.persistence.journal.inmem.serialize-messages = on
-        """);
-
     private const string Org = "org_testtesttesttest";
     private static readonly DateTimeOffset T0 = new(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
 

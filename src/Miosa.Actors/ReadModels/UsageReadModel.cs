@@ -59,19 +59,22 @@ public sealed class UsageReadModel(ReadModelDatabase database)
             CREATE INDEX IF NOT EXISTS read_usage_range ON read_usage (organization_id, window_start);
             """, ct);
 
+    /// <summary>One usage window, idempotent by (resource, window start); the bench fills with it too.</summary>
+    public const string UpsertSql = """
+        INSERT INTO read_usage (resource_type, resource_id, window_start, window_end, organization_id, workspace_id,
+            project_id, external_workspace_id, external_user_id, external_project_id, sandbox_seconds, cpu_seconds,
+            memory_mb_seconds, storage_bytes, egress_bytes)
+        VALUES (@type, @id, @start, @end, @org, @ws, @prj, @ews, @eu, @ep, @running, @cpu, @memory, @storage, @egress)
+        ON CONFLICT (resource_type, resource_id, window_start) DO UPDATE SET window_end = excluded.window_end,
+            sandbox_seconds = excluded.sandbox_seconds, cpu_seconds = excluded.cpu_seconds,
+            memory_mb_seconds = excluded.memory_mb_seconds, storage_bytes = excluded.storage_bytes,
+            egress_bytes = excluded.egress_bytes
+        """;
+
     public Task ApplyAsync(IUsageEvent e, CancellationToken ct)
     {
         var a = e.Attribution;
-        return database.ExecuteAsync("""
-            INSERT INTO read_usage (resource_type, resource_id, window_start, window_end, organization_id, workspace_id,
-                project_id, external_workspace_id, external_user_id, external_project_id, sandbox_seconds, cpu_seconds,
-                memory_mb_seconds, storage_bytes, egress_bytes)
-            VALUES (@type, @id, @start, @end, @org, @ws, @prj, @ews, @eu, @ep, @running, @cpu, @memory, @storage, @egress)
-            ON CONFLICT (resource_type, resource_id, window_start) DO UPDATE SET window_end = excluded.window_end,
-                sandbox_seconds = excluded.sandbox_seconds, cpu_seconds = excluded.cpu_seconds,
-                memory_mb_seconds = excluded.memory_mb_seconds, storage_bytes = excluded.storage_bytes,
-                egress_bytes = excluded.egress_bytes
-            """, ct,
+        return database.ExecuteAsync(UpsertSql, ct,
             ("@type", e.ResourceType), ("@id", e.ResourceId), ("@start", e.WindowStart.ToUnixTimeMilliseconds()),
             ("@end", e.WindowEnd.ToUnixTimeMilliseconds()), ("@org", e.OrganizationId), ("@ws", a.WorkspaceId),
             ("@prj", a.ProjectId), ("@ews", a.ExternalWorkspaceId), ("@eu", a.ExternalUserId), ("@ep", a.ExternalProjectId),
