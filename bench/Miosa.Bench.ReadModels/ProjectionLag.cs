@@ -71,9 +71,8 @@ public static class ProjectionLag
         var max = await journal.MaxOrderingAsync(ct);
         var atAck = await journal.OffsetAsync(ct);
         var caughtUpStarted = Stopwatch.GetTimestamp();
-        await projections.CaughtUpAsync(SandboxActor.Kind, ct);
+        var caughtUp = await projections.CaughtUpAsync(SandboxActor.Kind, ct);
         var caughtUpReturned = Stopwatch.GetElapsedTime(caughtUpStarted);
-        var caughtUpHonestly = await journal.OffsetAsync(ct) >= max;
         var reached = await WaitForOffsetAsync(journal, max, CatchUpLimit, ct);
         TimeSpan? lag = reached is { } at ? Stopwatch.GetElapsedTime(lastAck, at) : null;
         TimeSpan? total = reached is { } end ? Stopwatch.GetElapsedTime(started, end) : null;
@@ -85,8 +84,8 @@ public static class ProjectionLag
             (lag is { } d && backlog > 100 ? $", drained its backlog at {Bulk.Rate(backlog, d)} after the last ack" : ""));
         table.Add(run.Metric($"{name}: list projection lag, last persist ack → projection offset at the journal's max"),
             lag is { } l ? $"{Ms(l)} ({backlog:N0} events still to apply at the last ack)" : $"not caught up within {CatchUpLimit.TotalMinutes} min ({backlog:N0} behind at the last ack)",
-            $"`ListProjections.CaughtUpAsync(\"sandbox\")` returned after {Ms(caughtUpReturned)}" +
-            (caughtUpHonestly ? "" : ", not caught up (it waits 5 s at most)"),
+            $"`ListProjections.CaughtUpAsync(\"sandbox\")` returned {(caughtUp ? "true" : "false")} after {Ms(caughtUpReturned)}" +
+            (caughtUp ? "" : $" (it waits {ListProjections.MaxWait.TotalSeconds:0} s at most; the API answers 503)"),
             ResultTable.Goal($"< {GoalLagMs / 1000:0} s", lag is { } g && g.TotalMilliseconds < GoalLagMs));
     }
 
@@ -99,7 +98,7 @@ public static class ProjectionLag
         async Task<long> OneAsync()
         {
             var id = ResourceId.New(IdPrefix.Sandbox);
-            var sandbox = system.ActorOf(SandboxActor.PropsFor(id, fleet), id);
+            var sandbox = system.ActorOf(SandboxActor.PropsFor(id, fleet, ActorRefs.Nobody), id);
             var spec = new SandboxSpec(id, "base", new Dictionary<string, string>(), SandboxResources.Default, AllowInternet: false);
             var attribution = new Attribution(ExternalUserId: $"user-{Random.Shared.Next(1000):D5}");
             Expect(await sandbox.Ask<object>(new CreateSandbox(id, org, spec, 300, true, attribution, DateTimeOffset.UtcNow), AskTimeout, ct), SandboxStatus.Running);

@@ -7,18 +7,27 @@ namespace Miosa.Bench.ReadModels;
 
 /// <summary>
 /// GET /v1/usage?group_by=external_user_id over 30 days: <c>read_usage</c> filled with one window per
-/// sandbox every few minutes, rolled up by the real <see cref="UsageReadModel.QueryAsync"/>.
+/// sandbox every few minutes and <c>read_usage_daily</c> summed from them, rolled up by the real
+/// <see cref="UsageReadModel.QueryAsync"/>, next to the rollup from the windows alone (as it was
+/// before the daily table), whose results it must equal.
 /// </summary>
 public static class UsageRollup
 {
     public const double GoalMs = 100;
 
-    // UsageReadModel's own upsert, run here many rows to a transaction.
-    private const string Upsert = UsageReadModel.UpsertSql;
-
-
-    private static readonly string[] UpsertParameters =
+    private static readonly string[] InsertParameters =
         ["@type", "@id", "@start", "@end", "@org", "@ws", "@prj", "@ews", "@eu", "@ep", "@running", "@cpu", "@memory", "@storage", "@egress"];
+
+    // The rollup before the daily table: every window of the range from read_usage.
+    private const string WindowsOnlySql = """
+        SELECT usage_key, SUM(sandbox_seconds), SUM(cpu_seconds), SUM(memory_mb_seconds), SUM(storage_bytes), SUM(egress_bytes)
+        FROM (SELECT external_user_id AS usage_key, SUM(sandbox_seconds) AS sandbox_seconds, SUM(cpu_seconds) AS cpu_seconds,
+                SUM(memory_mb_seconds) AS memory_mb_seconds, MAX(storage_bytes) AS storage_bytes, SUM(egress_bytes) AS egress_bytes
+            FROM read_usage
+            WHERE organization_id = @org AND window_start >= @from AND window_start < @to
+            GROUP BY external_user_id, resource_type, resource_id) per_resource
+        GROUP BY usage_key
+        """;
 
     public static async Task RunAsync(BenchRun run, CancellationToken ct)
     {
@@ -28,7 +37,9 @@ public static class UsageRollup
         var org = ResourceId.New(IdPrefix.Organization);
         var window = TimeSpan.FromMinutes(o.UsageWindowMinutes);
         var windows = (int)(TimeSpan.FromDays(o.UsageDays) / window);
+        // Not on a day boundary (as GET /v1/usage's default range, which ends now): both edges are partial days.
         var to = new DateTimeOffset(DateTimeOffset.UtcNow.UtcTicks / window.Ticks * window.Ticks, TimeSpan.Zero);
+        if (to.TimeOfDay == TimeSpan.Zero) to -= window;
         var from = to - window * windows;
         var ids = Enumerable.Range(0, o.UsageSandboxes).Select(_ => ResourceId.New(IdPrefix.Sandbox)).ToArray();
         // Every 10th sandbox has no external user: it rolls up under key null, as the API shows it.
@@ -59,7 +70,7 @@ public static class UsageRollup
         foreach (var e in Windows().Take(viaApply)) await usage.ApplyAsync(e, ct);
         var applied = Stopwatch.GetElapsedTime(started);
         var lastLog = Stopwatch.GetTimestamp();
-        var bulk = await Bulk.WriteAsync(engine.Database, Upsert, UpsertParameters, Windows().Skip(viaApply).Select(e =>
+        var bulk = await Bulk.WriteAsync(engine.Database, UsageReadModel.InsertWindowSql, InsertParameters, Windows().Skip(viaApply).Select(e =>
             {
                 var a = e.Attribution;
                 return new object?[]
@@ -75,99 +86,84 @@ public static class UsageRollup
                 lastLog = Stopwatch.GetTimestamp();
                 BenchRun.Log($"{engine.Name}: {written:N0} of {rows - viaApply:N0} usage rows written");
             }, ct);
+        // The bulk windows reach the daily table the way an upgraded node fills it: summed anew from all windows.
+        var rebuilding = Stopwatch.GetTimestamp();
+        await usage.RebuildDailyAsync(ct);
+        var rebuilt = Stopwatch.GetElapsedTime(rebuilding);
         var stored = Convert.ToInt64(await engine.ScalarAsync("SELECT COUNT(*) FROM read_usage WHERE organization_id = @org", ct, ("@org", org)));
         if (stored != rows) throw new InvalidOperationException($"read_usage holds {stored} rows of the organization, expected {rows}");
-        if (engine.IsPostgres) await engine.Database.ExecuteAsync("ANALYZE read_usage", ct);
+        var dailyRows = Convert.ToInt64(await engine.ScalarAsync("SELECT COUNT(*) FROM read_usage_daily WHERE organization_id = @org", ct, ("@org", org)));
+        if (engine.IsPostgres)
+        {
+            await engine.Database.ExecuteAsync("ANALYZE read_usage", ct);
+            await engine.Database.ExecuteAsync("ANALYZE read_usage_daily", ct);
+        }
         table.Add(run.Metric($"fill `read_usage`: {rows:N0} windows ({o.UsageSandboxes} sandboxes × one per {o.UsageWindowMinutes} min × {o.UsageDays} days, {o.UsageUsers} external users)"),
-            $"{viaApply:N0} through `UsageReadModel.ApplyAsync` ({Bulk.Rate(viaApply, applied)}); {rows - viaApply:N0} with its upsert in bulk in {bulk.TotalSeconds:F1} s ({Bulk.Rate(rows - viaApply, bulk)})");
+            $"{viaApply:N0} through `UsageReadModel.ApplyAsync` (window and its day, {Bulk.Rate(viaApply, applied)}); {rows - viaApply:N0} with its insert in bulk in {bulk.TotalSeconds:F1} s ({Bulk.Rate(rows - viaApply, bulk)})",
+            $"`read_usage_daily` ({dailyRows:N0} rows) summed anew from all windows by `RebuildDailyAsync` in {rebuilt.TotalSeconds:F1} s");
 
         var groups = attributions.Select(a => a.ExternalUserId).Distinct().Count();
-        async Task RollupAsync(DateTimeOffset since)
+        async Task<IReadOnlyList<UsageTotal>> RollupAsync(DateTimeOffset since, DateTimeOffset until)
         {
-            var totals = await usage.QueryAsync(org, "external_user_id", since, to, ct);
+            var totals = await usage.QueryAsync(org, "external_user_id", since, until, ct);
             if (totals.Count != groups) throw new InvalidOperationException($"the rollup has {totals.Count} groups, expected {groups}");
+            return totals;
         }
 
-        // Warm-up, not measured.
-        await RollupAsync(from);
-        await RollupAsync(from);
-        var rollup = await Latencies.MeasureAsync(o.RollupRuns, _ => RollupAsync(from), ct);
-        var lastDay = await Latencies.MeasureAsync(o.RollupRuns, _ => RollupAsync(to.AddDays(-1)), ct);
-        var scan = await Latencies.MeasureAsync(o.RollupRuns, _ => engine.ScalarAsync(
-            "SELECT COUNT(*) FROM read_usage WHERE organization_id = @org AND window_start >= @from AND window_start < @to", ct,
-            ("@org", org), ("@from", from.ToUnixTimeMilliseconds()), ("@to", to.ToUnixTimeMilliseconds())), ct);
-        table.Add(run.Metric($"usage rollup `group_by=external_user_id`, {o.UsageDays} days ({rows:N0} windows), p50 / p99 (n={rollup.Count}, `UsageReadModel.QueryAsync`)"),
-            $"{Latencies.Ms(rollup.P50)} / {Latencies.Ms(rollup.P99)}",
-            $"same rollup over the last 24 h {Latencies.Ms(lastDay.P50)} / {Latencies.Ms(lastDay.P99)}; " +
-            $"`SELECT count(*)` of the {o.UsageDays}-day range {Latencies.Ms(scan.P50)} / {Latencies.Ms(scan.P99)}",
-            ResultTable.Goal($"< {GoalMs} ms", rollup.P99 < GoalMs));
-        var plan = await engine.PlanAsync(
-            "SELECT external_user_id, resource_type, resource_id, SUM(cpu_seconds) FROM read_usage WHERE organization_id = @org AND window_start >= @from AND window_start < @to GROUP BY external_user_id, resource_type, resource_id",
-            ct, ("@org", org), ("@from", from.ToUnixTimeMilliseconds()), ("@to", to.ToUnixTimeMilliseconds()));
-        table.Note($"{engine.Name} plan of the rollup's inner query: {plan}");
-
-        // Would an index do? One that holds every column the rollup reads, in range order.
-        var indexing = Stopwatch.GetTimestamp();
-        await engine.Database.ExecuteAsync("""
-            CREATE INDEX bench_usage_covering ON read_usage (organization_id, window_start, external_user_id, resource_type, resource_id,
-                sandbox_seconds, cpu_seconds, memory_mb_seconds, storage_bytes, egress_bytes)
-            """, ct);
-        var indexed = Stopwatch.GetElapsedTime(indexing);
-        if (engine.IsPostgres) await engine.Database.ExecuteAsync("ANALYZE read_usage", ct);
-        await RollupAsync(from);
-        var covered = await Latencies.MeasureAsync(o.RollupRuns, _ => RollupAsync(from), ct);
-        await engine.Database.ExecuteAsync("DROP INDEX bench_usage_covering", ct);
-        table.Add(run.Metric($"experiment, not in src: the same {o.UsageDays}-day rollup with a covering index on `read_usage` (range order, every column it reads)"),
-            $"{Latencies.Ms(covered.P50)} / {Latencies.Ms(covered.P99)}", $"index built in {indexed.TotalSeconds:F1} s",
-            ResultTable.Goal($"< {GoalMs} ms", covered.P99 < GoalMs));
-
-        await SummaryExperimentAsync(run, org, from, to, rows, groups, ct);
-    }
-
-    /// <summary>
-    /// What a summary table would give (an experiment in the bench's database, not in src): the same
-    /// two-level rollup over one row per resource and day instead of one per window.
-    /// </summary>
-    private static async Task SummaryExperimentAsync(BenchRun run, string org, DateTimeOffset from, DateTimeOffset to, long rows, int groups, CancellationToken ct)
-    {
-        var (engine, _, o, table) = run;
-        const long Day = 86_400_000;
-        var started = Stopwatch.GetTimestamp();
-        await engine.Database.ExecuteAsync($"""
-            CREATE TABLE bench_usage_daily AS
-            SELECT organization_id, resource_type, resource_id, external_user_id, window_start / {Day} AS day,
-                SUM(sandbox_seconds) AS sandbox_seconds, SUM(cpu_seconds) AS cpu_seconds, SUM(memory_mb_seconds) AS memory_mb_seconds,
-                MAX(storage_bytes) AS storage_bytes, SUM(egress_bytes) AS egress_bytes
-            FROM read_usage GROUP BY organization_id, resource_type, resource_id, external_user_id, window_start / {Day};
-            CREATE INDEX bench_usage_daily_range ON bench_usage_daily (organization_id, day);
-            """, ct);
-        var built = Stopwatch.GetElapsedTime(started);
-        var summaryRows = Convert.ToInt64(await engine.ScalarAsync("SELECT COUNT(*) FROM bench_usage_daily", ct));
-        if (engine.IsPostgres) await engine.Database.ExecuteAsync("ANALYZE bench_usage_daily", ct);
-        const string Sql = """
-            SELECT usage_key, SUM(sandbox_seconds), SUM(cpu_seconds), SUM(memory_mb_seconds), SUM(storage_bytes), SUM(egress_bytes)
-            FROM (SELECT external_user_id AS usage_key, SUM(sandbox_seconds) AS sandbox_seconds, SUM(cpu_seconds) AS cpu_seconds,
-                    SUM(memory_mb_seconds) AS memory_mb_seconds, MAX(storage_bytes) AS storage_bytes, SUM(egress_bytes) AS egress_bytes
-                FROM bench_usage_daily
-                WHERE organization_id = @org AND day >= @from AND day < @to
-                GROUP BY external_user_id, resource_type, resource_id) per_resource
-            GROUP BY usage_key
-            """;
-        async Task QueryAsync()
+        async Task<IReadOnlyList<UsageTotal>> WindowsOnlyAsync(DateTimeOffset since, DateTimeOffset until)
         {
             await using var connection = await engine.Database.OpenAsync(ct);
-            await using var command = ReadModelDatabase.Command(connection, Sql,
-                ("@org", org), ("@from", from.ToUnixTimeMilliseconds() / Day), ("@to", (to.ToUnixTimeMilliseconds() + Day - 1) / Day));
+            await using var command = ReadModelDatabase.Command(connection, WindowsOnlySql,
+                ("@org", org), ("@from", since.ToUnixTimeMilliseconds()), ("@to", until.ToUnixTimeMilliseconds()));
             await using var reader = await command.ExecuteReaderAsync(ct);
-            var n = 0;
-            while (await reader.ReadAsync(ct)) n++;
-            if (n != groups) throw new InvalidOperationException($"the summary rollup has {n} groups, expected {groups}");
+            var totals = new List<UsageTotal>();
+            while (await reader.ReadAsync(ct))
+            {
+                double Real(int i) => reader.IsDBNull(i) ? 0 : Convert.ToDouble(reader.GetValue(i));
+                long Whole(int i) => reader.IsDBNull(i) ? 0 : Convert.ToInt64(reader.GetValue(i));
+                totals.Add(new UsageTotal(reader.IsDBNull(0) ? null : reader.GetString(0), Real(1), Real(2), Real(3), Whole(4), Whole(5)));
+            }
+            if (totals.Count != groups) throw new InvalidOperationException($"the windows-only rollup has {totals.Count} groups, expected {groups}");
+            return totals.OrderBy(t => t.Key is null).ThenBy(t => t.Key, StringComparer.Ordinal).ToList();
         }
-        await QueryAsync();
-        var summary = await Latencies.MeasureAsync(o.RollupRuns, _ => QueryAsync(), ct);
-        table.Add(run.Metric($"experiment, not in src: the same rollup from a per-resource-per-day summary table ({summaryRows:N0} rows instead of {rows:N0})"),
-            $"{Latencies.Ms(summary.P50)} / {Latencies.Ms(summary.P99)}",
-            $"summary built from `read_usage` in {built.TotalSeconds:F1} s",
-            ResultTable.Goal($"< {GoalMs} ms", summary.P99 < GoalMs));
+
+        // Same answers as from the windows alone: the 30 days, whole days only, a range inside one day.
+        var midnight = new DateTimeOffset(from.UtcDateTime.Date.AddDays(1), TimeSpan.Zero);
+        (DateTimeOffset From, DateTimeOffset To)[] ranges =
+            [(from, to), (midnight, midnight.AddDays(o.UsageDays - 2)), (midnight.AddHours(3), midnight.AddHours(17)), (to.AddDays(-1), to)];
+        var worst = 0.0;
+        foreach (var (since, until) in ranges.Where(r => r.From < r.To && r.From >= from && r.To <= to))
+        {
+            var expected = await WindowsOnlyAsync(since, until);
+            var actual = await RollupAsync(since, until);
+            worst = Math.Max(worst, Difference(expected, actual));
+        }
+        if (worst > 1e-9) throw new InvalidOperationException($"the rollup differs from the windows-only rollup by {worst:E2} (relative)");
+
+        // Warm-up, not measured.
+        await RollupAsync(from, to);
+        await RollupAsync(from, to);
+        await WindowsOnlyAsync(from, to);
+        var rollup = await Latencies.MeasureAsync(o.RollupRuns, _ => RollupAsync(from, to), ct);
+        var lastDay = await Latencies.MeasureAsync(o.RollupRuns, _ => RollupAsync(to.AddDays(-1), to), ct);
+        var windowsOnly = await Latencies.MeasureAsync(o.RollupRuns, _ => WindowsOnlyAsync(from, to), ct);
+        table.Add(run.Metric($"usage rollup `group_by=external_user_id`, {o.UsageDays} days ({rows:N0} windows, both ends mid-day), p50 / p99 (n={rollup.Count}, `UsageReadModel.QueryAsync`)"),
+            $"{Latencies.Ms(rollup.P50)} / {Latencies.Ms(rollup.P99)}",
+            $"the same rollup from the windows alone (before the daily table) {Latencies.Ms(windowsOnly.P50)} / {Latencies.Ms(windowsOnly.P99)}, " +
+            $"same totals (largest relative difference {worst:E1}); the last 24 h {Latencies.Ms(lastDay.P50)} / {Latencies.Ms(lastDay.P99)}",
+            ResultTable.Goal($"< {GoalMs} ms", rollup.P99 < GoalMs));
+    }
+
+    /// <summary>The largest relative difference between two rollups' figures (groups must match).</summary>
+    private static double Difference(IReadOnlyList<UsageTotal> expected, IReadOnlyList<UsageTotal> actual)
+    {
+        if (!expected.Select(t => t.Key).SequenceEqual(actual.Select(t => t.Key)))
+            throw new InvalidOperationException("the rollup's groups differ from the windows-only rollup's");
+        static double Relative(double a, double b) => a == b ? 0 : Math.Abs(a - b) / Math.Max(Math.Abs(a), Math.Abs(b));
+        return expected.Zip(actual, (e, a) => new[]
+        {
+            Relative(e.SandboxSeconds, a.SandboxSeconds), Relative(e.CpuSeconds, a.CpuSeconds), Relative(e.MemoryMbSeconds, a.MemoryMbSeconds),
+            Relative(e.StorageBytes, a.StorageBytes), Relative(e.EgressBytes, a.EgressBytes),
+        }.Max()).DefaultIfEmpty(0).Max();
     }
 }

@@ -122,6 +122,12 @@ public sealed class MiosaNode : IAsyncDisposable
             _process.Dispose();
             _process = null;
         }
+        // The node's sandbox volume (<data dir>/volume) stays mounted for a next start; this node is gone for good.
+        foreach (var mount in MountsUnder(DataDir).Where(m => m == Path.Combine(DataDir, "volume")))
+        {
+            using var umount = Process.Start("umount", ["-l", mount]);
+            await umount.WaitForExitAsync(CancellationToken.None);
+        }
         for (var attempt = 0; attempt < 5 && Directory.Exists(DataDir); attempt++)
         {
             var mounts = MountsUnder(DataDir);

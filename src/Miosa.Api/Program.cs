@@ -1,17 +1,26 @@
+using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Data.Sqlite;
 using Miosa.Actors.Common;
 using Miosa.Actors.Fleet;
 using Miosa.Actors.Hosting;
+using Miosa.Actors.Organizations;
+using Miosa.Actors.Previews;
 using Miosa.Actors.ReadModels;
+using Miosa.Actors.Routing;
 using Miosa.Actors.Sandboxes;
+using Miosa.Actors.Terminals;
 using Miosa.Api.Audit;
 using Miosa.Api.Hosting;
 using Miosa.Api.Http;
 using Miosa.Api.Operator;
 using Miosa.Api.Organizations;
+using Miosa.Api.Previews;
 using Miosa.Api.Projects;
 using Miosa.Api.Sandboxes;
+using Miosa.Api.ShareTokens;
+using Miosa.Api.Snapshots;
+using Miosa.Api.Tenancy;
 using Miosa.Api.Usage;
 using Miosa.Api.Workspaces;
 using Miosa.Edge;
@@ -21,6 +30,7 @@ using Miosa.HostAgent.Sandboxes;
 using Yarp.ReverseProxy.Forwarder;
 
 var options = MiosaNodeOptions.FromEnvironment();
+var templates = SandboxTemplates.Load(options.TemplatesFile);
 // 0711: sandbox uids pass through to their own workspaces; nobody else lists the data dir.
 Directory.CreateDirectory(options.DataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
 var clusterSecret = options.ClusterSecret ?? ClusterSecretFile.ReadOrCreate(Path.Combine(options.DataDir, "cluster.secret"));
@@ -40,12 +50,15 @@ ISandboxDriver? driver = null;
 // Completed once the host role has started or deleted every sandbox it found on disk (gates readiness).
 var hostReconciled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 NodeIngressServer? ingress = null;
+var activity = new SandboxActivity(TimeProvider.System);
 if (!options.HasRole("host")) hostReconciled.SetResult();
 else
 {
     try
     {
-        driver = new JailSandboxDriver(Path.Combine(options.DataDir, "sandboxes"));
+        // Workspaces on the sandbox volume (disk limits, instant forks; HostAgent/Storage), mounted again after a reboot.
+        var storage = SandboxStorage.Open(options);
+        driver = new JailSandboxDriver(storage.SandboxesDirectory, new JailSandboxOptions { EgressNetworkNamespace = options.EgressNetworkNamespace, Storage = storage });
     }
     catch (Exception e) when (e is InvalidOperationException or FileNotFoundException)
     {
@@ -53,9 +66,11 @@ else
         Console.Error.WriteLine($"miosa: cannot start the host role: {e.Message}");
         Environment.Exit(1);
     }
-    ingress = await NodeIngressServer.StartAsync(driver, clusterSecret, "127.0.0.1", options.IngressPort);
+    ingress = await NodeIngressServer.StartAsync(driver, clusterSecret, "127.0.0.1", options.IngressPort, activity);
 }
-var edge = options.HasRole("edge") ? await EdgeServer.StartAsync("127.0.0.1", options.EdgePort) : null;
+var previewTokens = new PreviewTokenKeys(clusterSecret, options.PreviewTokenKeyId, options.PreviewTokenAcceptedKeyIds);
+// Edge role: the routes it serves, filled from the cluster once the node joins.
+var edgeRoutes = options.HasRole("edge") ? new EdgeRoutes() : null;
 
 var builder = WebApplication.CreateBuilder(args);
 // Every request is not news: keep the log for what an operator acts on.
@@ -69,24 +84,43 @@ builder.Services.AddSingleton<AuditLog>();
 builder.Services.AddSingleton<UsageReadModel>();
 builder.Services.AddSingleton<OrganizationRegistry>();
 builder.Services.AddSingleton<DefaultOrganization>();
+builder.Services.AddSingleton(previewTokens);
+builder.Services.AddSingleton(templates);
+builder.Services.AddSingleton<PreviewUrls>();
+builder.Services.AddSingleton(_ => new PreviewDomainCheck(options.DnsResolver));
+if (edgeRoutes is not null) builder.Services.AddSingleton(edgeRoutes);
 builder.Services.AddHttpForwarder();
 builder.Services.AddSingleton(sp => new SandboxDataPlane(sp.GetRequiredService<IHttpForwarder>(), clusterSecret));
+// Browser terminals: mt_ tokens (keys of their own, rotated with the preview key ids) and the WebSocket proxy.
+builder.Services.AddSingleton(new TerminalTokenKeys(clusterSecret, options.PreviewTokenKeyId, options.PreviewTokenAcceptedKeyIds));
+builder.Services.AddSingleton(sp => new SandboxTerminalProxy(sp.GetRequiredService<IHttpForwarder>(), clusterSecret));
 builder.Services.AddSingleton(sp => ActivatorUtilities.CreateInstance<NodeStartup>(sp, hostReconciled.Task));
 builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeStartup>());
 builder.Services.AddProblemDetails();
 builder.Services.AddAkka(AkkaConfiguration.SystemName, (akka, _) =>
 {
     akka.AddMiosaCluster(options);
+    if (options.HasRole(AkkaConfiguration.ControlPlaneRole))
+    {
+        akka.WithActors((system, _, resolver) =>
+            system.ActorOf(RouteTableSource.PropsFor(resolver.GetService<ResourceList>()), RouteTableSource.Name));
+    }
+    if (edgeRoutes is not null)
+        akka.WithActors((system, _) => system.ActorOf(RouteSubscriber.PropsFor(edgeRoutes), "route-subscriber"));
     if (driver is not null)
     {
         akka.WithActors((system, registry) =>
         {
             var identity = new HostIdentity(options.NodeName, options.Region, ingress!.Url, Environment.ProcessorCount,
                 GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024 * 1024));
-            var onDisk = SandboxesOnDisk(Path.Combine(options.DataDir, "sandboxes"));
+            var onDisk = SandboxesOnDisk(((JailSandboxDriver)driver).RootDirectory);
             registry.Register<HostAgentActor>(system.ActorOf(
                 HostAgentActor.PropsFor(driver, identity, registry.Get<FleetScheduler>(), registry.Get<SandboxActor>(), onDisk,
-                    options.UsageInterval, hostReconciled), "host-agent"));
+                    options.UsageInterval, hostReconciled, activity, options.HibernateAfter, templates), "host-agent"));
+            // Traffic to a suspended sandbox resumes it through its entity (which honours auto_resume).
+            var sandboxes = registry.Get<SandboxActor>();
+            activity.Wake = async (id, ct) =>
+                await sandboxes.Ask<object>(new ResumeSandbox(id, null, DateTimeOffset.UtcNow, OnTraffic: true), TimeSpan.FromSeconds(60), ct) as Rejection;
         });
     }
 });
@@ -102,14 +136,27 @@ if (options.HasRole(AkkaConfiguration.ControlPlaneRole))
     var v1 = app.MapGroup("/v1").RequireOrganizationKey();
     app.MapOrganizationEndpoints(v1, options);
     v1.MapSandboxEndpoints();
+    app.MapTerminalEndpoints(v1);
     v1.MapAuditEndpoints();
     app.MapGroup("/admin/v1").RequireAdminToken(options).MapRouteEndpoints();
     v1.MapWorkspaceEndpoints();
     v1.MapProjectEndpoints();
     v1.MapUsageEndpoints();
+    v1.MapPreviewEndpoints();
+    v1.MapShareTokenEndpoints();
+    v1.MapSnapshotEndpoints();
+    v1.MapTenantEndpoints(options);
 }
 
 await app.StartAsync();
+EdgeServer? edge = null;
+if (edgeRoutes is not null)
+{
+    var organizations = await ActorRegistry.For(app.Services.GetRequiredService<ActorSystem>()).GetAsync<OrganizationActor>();
+    edge = await EdgeServer.StartAsync("127.0.0.1", options.EdgePort, edgeRoutes,
+        new EdgeSettings(options.BaseDomain, clusterSecret, previewTokens, organizations));
+    app.Services.GetRequiredService<PreviewUrls>().UseEdgePort(new Uri(edge.Url).Port);
+}
 await app.Services.GetRequiredService<NodeStartup>().Ready;
 Console.WriteLine($"miosa: ready api={app.Urls.First()} edge={edge?.Url ?? "none"}");
 await app.WaitForShutdownAsync();

@@ -2,32 +2,39 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace Miosa.Edge;
 
-/// <summary>
-/// The edge node's listener: previews, deployments and domains by Host header. Until routes exist
-/// (previews issue) every host answers the not-found page.
-/// </summary>
+/// <summary>The edge node's listener: previews by Host header (deployments and domains later).</summary>
 public sealed class EdgeServer(WebApplication app) : IAsyncDisposable
 {
+    /// <summary>Headers beyond this answer 431: no preview needs more, and they cost memory per connection.</summary>
+    public const int MaxRequestHeadersBytes = 32 * 1024;
+
+    /// <summary>A client that has not sent its headers by then is cut off (slowloris).</summary>
+    public static readonly TimeSpan RequestHeadersTimeout = TimeSpan.FromSeconds(10);
+
     public string Url { get; } = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
-    public static async Task<EdgeServer> StartAsync(string bindHost, int port)
+    public static async Task<EdgeServer> StartAsync(string bindHost, int port, EdgeRoutes routes, EdgeSettings settings)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseUrls($"http://{bindHost}:{port}");
-        var app = builder.Build();
-        app.Run(async http =>
+        builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            http.Response.StatusCode = StatusCodes.Status404NotFound;
-            http.Response.ContentType = "text/html; charset=utf-8";
-            await http.Response.WriteAsync("<!doctype html><title>Not found</title><h1>Nothing is served at this address</h1>");
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestHeadersTotalSize = MaxRequestHeadersBytes;
+            kestrel.Limits.RequestHeadersTimeout = RequestHeadersTimeout;
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(60);
         });
+        builder.Services.AddHttpForwarder();
+        var app = builder.Build();
+        var proxy = new PreviewProxy(routes, settings, app.Services.GetRequiredService<IHttpForwarder>(), TimeProvider.System);
+        app.Run(proxy.HandleAsync);
         await app.StartAsync();
         return new EdgeServer(app);
     }

@@ -1,7 +1,10 @@
 using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.TestKit.Xunit2;
 using Miosa.Actors.Common;
 using Miosa.Actors.Fleet;
+using Miosa.Actors.Previews;
+using Miosa.Actors.Routing;
 using Miosa.Actors.Sandboxes;
 
 namespace Miosa.Actors.Tests;
@@ -18,7 +21,7 @@ public class SandboxActorTests() : TestKit(SerializingTestConfig.Value)
     {
         var fleet = CreateTestProbe();
         var host = CreateTestProbe();
-        var sandbox = Sys.ActorOf(SandboxActor.PropsFor(id, fleet.Ref));
+        var sandbox = Sys.ActorOf(SandboxActor.PropsFor(id, fleet.Ref, ActorRefs.Nobody));
         sandbox.Tell(Create(id), TestActor);
         fleet.ExpectMsg<PlaceSandbox>(p => p.SandboxId == id);
         fleet.Reply(new SandboxPlacement(id, "node-a", "http://127.0.0.1:7000", host.Ref));
@@ -39,7 +42,7 @@ public class SandboxActorTests() : TestKit(SerializingTestConfig.Value)
         Watch(sandbox);
         Sys.Stop(sandbox);
         ExpectTerminated(sandbox);
-        var recovered = Sys.ActorOf(SandboxActor.PropsFor("sbx_one", CreateTestProbe().Ref));
+        var recovered = Sys.ActorOf(SandboxActor.PropsFor("sbx_one", CreateTestProbe().Ref, ActorRefs.Nobody));
         recovered.Tell(new GetSandbox("sbx_one", Org));
         Assert.Equal(SandboxStatus.Running, ExpectMsg<SandboxView>().Status);
         recovered.Tell(new GetSandbox("sbx_one", "org_other"));
@@ -66,7 +69,7 @@ public class SandboxActorTests() : TestKit(SerializingTestConfig.Value)
     {
         var fleet = CreateTestProbe();
         var host = CreateTestProbe();
-        var sandbox = Sys.ActorOf(SandboxActor.PropsFor("sbx_three", fleet.Ref));
+        var sandbox = Sys.ActorOf(SandboxActor.PropsFor("sbx_three", fleet.Ref, ActorRefs.Nobody));
         sandbox.Tell(Create("sbx_three"));
         fleet.ExpectMsg<PlaceSandbox>();
         fleet.Reply(new SandboxPlacement("sbx_three", "node-a", "http://x", host.Ref));
@@ -83,10 +86,41 @@ public class SandboxActorTests() : TestKit(SerializingTestConfig.Value)
     public void No_capacity_is_a_503()
     {
         var fleet = CreateTestProbe();
-        var sandbox = Sys.ActorOf(SandboxActor.PropsFor("sbx_four", fleet.Ref));
+        var sandbox = Sys.ActorOf(SandboxActor.PropsFor("sbx_four", fleet.Ref, ActorRefs.Nobody));
         sandbox.Tell(Create("sbx_four"));
         fleet.ExpectMsg<PlaceSandbox>();
         fleet.Reply(new Rejection("no_capacity", "full", 503));
         Assert.Equal("no_capacity", ExpectMsg<Rejection>().Code);
+    }
+
+    [Fact]
+    public void Opening_a_preview_answers_after_persisting_and_publishes_the_sandbox_route_to_every_edge()
+    {
+        var fleet = CreateTestProbe();
+        var host = CreateTestProbe();
+        var routes = CreateTestProbe();
+        const string id = "sbx_previewspreview";
+        var sandbox = Sys.ActorOf(SandboxActor.PropsFor(id, fleet.Ref, routes.Ref));
+        sandbox.Tell(Create(id), TestActor);
+        fleet.ExpectMsg<PlaceSandbox>();
+        fleet.Reply(new SandboxPlacement(id, "node-a", "http://127.0.0.1:7000", host.Ref));
+        host.ExpectMsg<StartSandboxOnHost>();
+        host.Reply(new SandboxStartedOnHost(id, "node-a", "http://127.0.0.1:7000"));
+        ExpectMsg<SandboxView>();
+        var started = (SandboxRoute)routes.ExpectMsg<Publish>().Message;
+        Assert.True(started.Running);
+
+        var previewId = PreviewIds.New(id);
+        sandbox.Tell(new OpenPreview(id, Org, previewId, 3000, PreviewVisibility.Public, Attribution.None, DateTimeOffset.UtcNow));
+        Assert.Equal(previewId, ExpectMsg<SandboxPreview>().Id);
+        var publish = routes.ExpectMsg<Publish>();
+        Assert.Equal(RouteTopic.Name, publish.Topic);
+        var route = (SandboxRoute)publish.Message;
+        Assert.Equal(PreviewVisibility.Public, route.PreviewOn(3000)!.Visibility);
+        Assert.True(route.Version > started.Version);
+
+        sandbox.Tell(new DestroySandbox(id, Org, DateTimeOffset.UtcNow));
+        ExpectMsg<SandboxView>();
+        Assert.Null(((SandboxRoute)routes.ExpectMsg<Publish>().Message).PreviewOn(3000));
     }
 }

@@ -80,4 +80,152 @@ public sealed class UsageReadModelTests : IDisposable
         Assert.Equal(1, secondHalfMinute.CpuSeconds, 6);
         Assert.Empty(await Query("external_user_id", 60, 90));
     }
+
+    [Fact]
+    public async Task A_rollup_reads_whole_days_from_the_daily_table_and_equals_the_sum_of_its_windows_for_any_range()
+    {
+        await _usage.CreateSchemaAsync(CancellationToken.None);
+        var windows = UsageHistory.Windows();
+        foreach (var w in windows) await _usage.ApplyAsync(w, CancellationToken.None);
+        Assert.True(await CountAsync("read_usage_daily") < windows.Count / 10, "whole days are summed in the daily table");
+        await UsageHistory.AssertRollupsAsync(_usage, windows);
+    }
+
+    [Fact]
+    public async Task Reapplied_windows_count_once_and_a_new_daily_table_is_filled_from_the_windows()
+    {
+        await _usage.CreateSchemaAsync(CancellationToken.None);
+        var windows = UsageHistory.Windows();
+        foreach (var w in windows) await _usage.ApplyAsync(w, CancellationToken.None);
+        var (raw, daily) = (await CountAsync("read_usage"), await CountAsync("read_usage_daily"));
+
+        // A replay after a crash: every window again, in another order.
+        foreach (var w in windows.AsEnumerable().Reverse()) await _usage.ApplyAsync(w, CancellationToken.None);
+        await _usage.CreateSchemaAsync(CancellationToken.None);
+        Assert.Equal((raw, daily), (await CountAsync("read_usage"), await CountAsync("read_usage_daily")));
+        await UsageHistory.AssertRollupsAsync(_usage, windows);
+
+        // A node upgraded to the daily table has windows but no days yet: starting fills them in.
+        await _database.ExecuteAsync("DELETE FROM read_usage_daily", CancellationToken.None);
+        await _usage.CreateSchemaAsync(CancellationToken.None);
+        Assert.Equal(daily, await CountAsync("read_usage_daily"));
+        await UsageHistory.AssertRollupsAsync(_usage, windows);
+    }
+
+    private async Task<long> CountAsync(string table)
+    {
+        await using var connection = await _database.OpenAsync(CancellationToken.None);
+        await using var command = ReadModelDatabase.Command(connection, $"SELECT COUNT(*) FROM {table}");
+        return Convert.ToInt64(await command.ExecuteScalarAsync());
+    }
+}
+
+/// <summary>
+/// Four days of usage windows of several resources (regular and irregular windows, windows on and
+/// just before midnight, an attribution that changes, another organization), and the rollup
+/// computed from them in memory: what the SQL must answer for any range.
+/// </summary>
+public static class UsageHistory
+{
+    public const string Org = "org_a";
+    public static readonly DateTimeOffset Midnight = new(2026, 11, 26, 0, 0, 0, TimeSpan.Zero);
+
+    public static List<SandboxUsageRecorded> Windows()
+    {
+        var windows = new List<SandboxUsageRecorded>();
+        void Add(string id, string org, Attribution a, DateTimeOffset start, TimeSpan length, int i) =>
+            windows.Add(new SandboxUsageRecorded(id, org, a, start, start + length, CpuSeconds: 0.1 * (i % 13) + 0.01,
+                MemoryMbSeconds: 64.5 * length.TotalSeconds, StorageBytes: i % 3 == 0 ? 1_000L * (i % 17) : null, EgressBytes: i % 5));
+
+        var u1 = new Attribution(WorkspaceId: "ws_1", ExternalUserId: "u1", ExternalProjectId: "p1");
+        var start = Midnight.AddHours(-5).AddMinutes(17);
+        for (var i = 0; start < Midnight.AddDays(4); i++, start += TimeSpan.FromMinutes(53))
+            Add("sbx_1", Org, u1, start, TimeSpan.FromMinutes(53), i);
+        start = Midnight.AddMinutes(-31);
+        for (var i = 0; start < Midnight.AddDays(4); i++)
+        {
+            var length = TimeSpan.FromMinutes(10 + i * 37 % 80);
+            Add("sbx_2", Org, new Attribution(ExternalUserId: "u2", ExternalWorkspaceId: "tenant"), start, length, i);
+            start += length;
+        }
+        for (var i = 0; i < 60; i++) Add("sbx_3", Org, Attribution.None, Midnight.AddHours(i * 1.5), TimeSpan.FromMinutes(30), i);
+        // Re-attributed on the second day: its windows group under both users, as they did before the daily table.
+        for (var i = 0; i < 80; i++)
+            Add("sbx_4", Org, i < 40 ? u1 : new Attribution(ExternalUserId: "u3", ExternalProjectId: "p1"), Midnight.AddHours(i), TimeSpan.FromMinutes(45), i);
+        // On midnight and one millisecond before it.
+        for (var d = 1; d < 4; d++)
+        {
+            Add("sbx_5", Org, u1, Midnight.AddDays(d).AddMilliseconds(-1), TimeSpan.FromMilliseconds(1), d);
+            Add("sbx_5", Org, u1, Midnight.AddDays(d), TimeSpan.FromMinutes(5), d + 1);
+        }
+        for (var i = 0; i < 50; i++) Add("sbx_6", "org_b", u1, Midnight.AddHours(i), TimeSpan.FromMinutes(20), i);
+        return windows;
+    }
+
+    public static IEnumerable<(DateTimeOffset From, DateTimeOffset To)> Ranges()
+    {
+        var d1 = Midnight.AddDays(1);
+        yield return (Midnight.AddDays(-10), Midnight.AddDays(10));
+        yield return (Midnight, Midnight.AddDays(3));
+        yield return (Midnight.AddHours(5).AddMinutes(3), Midnight.AddDays(2).AddHours(7).AddSeconds(9));
+        yield return (d1.AddHours(2), d1.AddHours(20));
+        yield return (d1.AddHours(-1), d1.AddHours(1));
+        yield return (d1.AddMilliseconds(-1), d1.AddMilliseconds(1));
+        yield return (d1.AddMilliseconds(-1), d1.AddDays(1));
+        yield return (d1, d1.AddDays(1).AddMilliseconds(-1));
+        yield return (d1, d1);
+        yield return (Midnight.AddDays(20), Midnight.AddDays(21));
+    }
+
+    /// <summary>Every grouping over every range, for the organization and for one with no usage.</summary>
+    public static async Task AssertRollupsAsync(UsageReadModel usage, IReadOnlyList<SandboxUsageRecorded> windows)
+    {
+        foreach (var (from, to) in Ranges())
+        {
+            foreach (var groupBy in UsageReadModel.Groupings.Keys)
+            {
+                var expected = Rollup(windows, Org, groupBy, from, to);
+                var actual = await usage.QueryAsync(Org, groupBy, from, to, CancellationToken.None);
+                var what = $"group_by={groupBy} from {from:O} to {to:O}";
+                Assert.True(expected.Select(t => t.Key).SequenceEqual(actual.Select(t => t.Key)),
+                    $"{what}: groups {string.Join(",", actual.Select(t => t.Key))}, expected {string.Join(",", expected.Select(t => t.Key))}");
+                foreach (var (e, a) in expected.Zip(actual))
+                {
+                    Close(e.SandboxSeconds, a.SandboxSeconds, what);
+                    Close(e.CpuSeconds, a.CpuSeconds, what);
+                    Close(e.MemoryMbSeconds, a.MemoryMbSeconds, what);
+                    Assert.Equal(e.StorageBytes, a.StorageBytes);
+                    Assert.Equal(e.EgressBytes, a.EgressBytes);
+                }
+            }
+            Assert.Empty(await usage.QueryAsync("org_c", "resource_type", from, to, CancellationToken.None));
+        }
+    }
+
+    /// <summary>The rollup by definition: windows starting in [from, to); per resource time adds up and storage is its most; then per group.</summary>
+    public static List<UsageTotal> Rollup(IEnumerable<SandboxUsageRecorded> windows, string org, string groupBy, DateTimeOffset from, DateTimeOffset to)
+    {
+        string? KeyOf(SandboxUsageRecorded w) => groupBy switch
+        {
+            "external_user_id" => w.Attribution.ExternalUserId,
+            "external_project_id" => w.Attribution.ExternalProjectId,
+            "external_workspace_id" => w.Attribution.ExternalWorkspaceId,
+            "workspace_id" => w.Attribution.WorkspaceId,
+            "project_id" => w.Attribution.ProjectId,
+            _ => w.ResourceType,
+        };
+        return windows
+            .Where(w => w.OrganizationId == org && w.WindowStart >= from && w.WindowStart < to)
+            .GroupBy(w => (Key: KeyOf(w), w.ResourceType, w.ResourceId))
+            .Select(r => (r.Key.Key, Running: r.Sum(w => w.RunningSeconds), Cpu: r.Sum(w => w.CpuSeconds), Memory: r.Sum(w => w.MemoryMbSeconds),
+                Storage: r.Max(w => w.StorageBytes), Egress: r.Sum(w => w.EgressBytes)))
+            .GroupBy(r => r.Key)
+            .Select(g => new UsageTotal(g.Key, g.Sum(r => r.Running), g.Sum(r => r.Cpu), g.Sum(r => r.Memory), g.Sum(r => r.Storage ?? 0), g.Sum(r => r.Egress)))
+            .OrderBy(t => t.Key is null).ThenBy(t => t.Key, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    // Sums in another order differ in the last bits of a double, nothing more.
+    private static void Close(double expected, double actual, string what) =>
+        Assert.True(Math.Abs(expected - actual) <= 1e-9 * Math.Max(1, Math.Abs(expected)), $"{what}: {actual}, expected {expected}");
 }

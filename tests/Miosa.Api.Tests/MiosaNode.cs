@@ -74,6 +74,29 @@ public sealed class MiosaNode : IAsyncDisposable
         _process.Kill(entireProcessTree: true);
         await _process.WaitForExitAsync();
         _process = null;
+        ThawOrphanedSandboxes();
+    }
+
+    /// <summary>
+    /// A frozen sandbox does not receive the kill its node's death sends (cgroup v1 holds signals
+    /// while frozen): the node's next start would kill it, but a test node never starts again.
+    /// </summary>
+    private void ThawOrphanedSandboxes()
+    {
+        var sandboxes = Path.Combine(DataDir, "sandboxes");
+        if (!Directory.Exists(sandboxes)) return;
+        foreach (var id in Directory.GetDirectories(sandboxes).Select(Path.GetFileName))
+        {
+            var state = Path.Combine("/sys/fs/cgroup/freezer/miosa", id!, "freezer.state");
+            try
+            {
+                if (File.Exists(state) && File.ReadAllText(state).Trim() != "THAWED") File.WriteAllText(state, "THAWED");
+            }
+            catch (IOException)
+            {
+                // Gone meanwhile.
+            }
+        }
     }
 
     public HttpClient Client(string? key = null)
@@ -99,6 +122,8 @@ public sealed class MiosaNode : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await KillAsync();
+        // The node's sandbox volume stays mounted for its next start; this node is gone for good.
+        Miosa.HostAgent.Storage.BtrfsVolume.Unmount(DataDir);
         try
         {
             Directory.Delete(DataDir, recursive: true);

@@ -252,6 +252,7 @@ public class SandboxApiTests(SharedNode shared)
     [InlineData("{\"resources\": {\"memory_mb\": 1}}", 400, "invalid_request", "resources.memory_mb")]
     [InlineData("{\"env\": {\"A\": 1}}", 400, "invalid_request", "env.A")]
     [InlineData("{\"metadata\": \"x\"}", 400, "invalid_request", "metadata")]
+    [InlineData("{\"allow_internet\": \"yes\"}", 400, "invalid_request", "allow_internet")]
     [InlineData("{not json", 400, "invalid_request", "body")]
     [InlineData("[]", 400, "invalid_request", "body")]
     public async Task Bad_sandbox_requests_name_the_field(string body, int status, string code, string field)

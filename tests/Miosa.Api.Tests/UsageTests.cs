@@ -86,6 +86,32 @@ public class UsageTests
         }
     }
 
+    [Fact]
+    public async Task Preview_traffic_is_metered_as_egress_of_the_sandbox_that_served_it()
+    {
+        await using var node = new MiosaNode();
+        node.Environment["MIOSA_USAGE_INTERVAL_SECONDS"] = "1";
+        await node.StartAsync();
+        using var client = node.Client();
+        var since = DateTimeOffset.UtcNow;
+        var server = await client.CreateSandboxAsync(new { external_user_id = "u-serves" });
+        await client.CreateSandboxAsync(new { external_user_id = "u-quiet" });
+        await PreviewApp.StartAsync(client, server, 3000);
+        const int size = 1024 * 1024;
+        Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync($"/v1/sandboxes/{server}/files?path=blob.bin", new ByteArrayContent(new byte[size]))).StatusCode);
+        var url = (await client.PostJsonAsync($"/v1/sandboxes/{server}/previews", new { port = 3000, visibility = "public" }, HttpStatusCode.Created))
+            .GetProperty("url").GetString()!;
+        using var visitor = new PreviewVisitor(node.EdgePort);
+        await visitor.WaitForAsync(url + "blob.bin", HttpStatusCode.OK);
+        for (var i = 0; i < 2; i++) Assert.Equal(size, (await (await visitor.GetAsync(url + "blob.bin")).Content.ReadAsByteArrayAsync()).Length);
+
+        // Three downloads (the wait's one included) of 1 MiB, plus headers; the other sandbox sent nothing.
+        var usage = await EventuallyAsync(() => UsageAsync(client, "external_user_id", since),
+            u => u.TryGetValue("u-serves", out var e) && e.GetProperty("egress_bytes").GetInt64() >= 3L * size, "egress of three downloads");
+        Assert.InRange(usage["u-serves"].GetProperty("egress_bytes").GetInt64(), 3L * size, 3L * size + 64 * 1024);
+        Assert.Equal(0, usage["u-quiet"].GetProperty("egress_bytes").GetInt64());
+    }
+
     private static double Seconds(IReadOnlyDictionary<string, JsonElement> usage, string key) =>
         usage.TryGetValue(key, out var row) ? row.GetProperty("sandbox_seconds").GetDouble() : 0;
 

@@ -31,4 +31,7 @@ public static class IdPrefix
     public const string Sandbox = "sbx";
     public const string Workspace = "ws";
     public const string Project = "prj";
+    public const string Preview = "prv";
+    public const string ShareToken = "tok";
+    public const string Snapshot = "snap";
 }

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
+using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Hosting;
 using Akka.Persistence.Hosting;
 using Akka.Persistence.Sql.Hosting;
@@ -11,7 +12,9 @@ using Miosa.Actors.Fleet;
 using Miosa.Actors.Organizations;
 using Miosa.Actors.Projects;
 using Miosa.Actors.Sandboxes;
+using Miosa.Actors.ShareTokens;
 using Miosa.Actors.Slugs;
+using Miosa.Actors.Snapshots;
 using Miosa.Actors.Workspaces;
 
 namespace Miosa.Actors.Hosting;
@@ -46,12 +49,18 @@ public static class AkkaConfiguration
         var extractor = new EntityMessageExtractor();
         var shard = new ShardOptions { Role = ControlPlaneRole, StateStoreMode = StateStoreMode.DData };
         return builder
-            .WithShardRegion<OrganizationActor>(OrganizationActor.Kind, OrganizationActor.PropsFor, extractor, shard)
+            .WithShardRegion<OrganizationActor>(OrganizationActor.Kind,
+                (system, _, _) => id => OrganizationActor.PropsFor(id, DistributedPubSub.Get(system).Mediator), extractor, shard)
             .WithShardRegion<SlugRegistryActor>(SlugRegistryActor.Kind, SlugRegistryActor.PropsFor, extractor, shard)
             .WithShardRegion<WorkspaceActor>(WorkspaceActor.Kind, WorkspaceActor.PropsFor, extractor, shard)
             .WithShardRegion<ProjectActor>(ProjectActor.Kind, ProjectActor.PropsFor, extractor, shard)
             .WithShardRegion<SandboxActor>(SandboxActor.Kind,
-                (_, registry, _) => id => SandboxActor.PropsFor(id, registry.Get<FleetScheduler>()), extractor, shard);
+                (system, registry, _) => id => SandboxActor.PropsFor(id, registry.Get<FleetScheduler>(), DistributedPubSub.Get(system).Mediator),
+                extractor, shard)
+            .WithShardRegion<ShareTokenActor>(ShareTokenActor.Kind,
+                (system, _, _) => id => ShareTokenActor.PropsFor(id, DistributedPubSub.Get(system).Mediator), extractor, shard)
+            .WithShardRegion<SnapshotActor>(SnapshotActor.Kind,
+                (_, registry, _) => id => SnapshotActor.PropsFor(id, registry.Get<FleetScheduler>()), extractor, shard);
     }
 
     private static AkkaConfigurationBuilder AddEntityRegionProxies(this AkkaConfigurationBuilder builder)
@@ -62,6 +71,8 @@ public static class AkkaConfiguration
             .WithShardRegionProxy<SlugRegistryActor>(SlugRegistryActor.Kind, ControlPlaneRole, extractor)
             .WithShardRegionProxy<WorkspaceActor>(WorkspaceActor.Kind, ControlPlaneRole, extractor)
             .WithShardRegionProxy<ProjectActor>(ProjectActor.Kind, ControlPlaneRole, extractor)
-            .WithShardRegionProxy<SandboxActor>(SandboxActor.Kind, ControlPlaneRole, extractor);
+            .WithShardRegionProxy<SandboxActor>(SandboxActor.Kind, ControlPlaneRole, extractor)
+            .WithShardRegionProxy<ShareTokenActor>(ShareTokenActor.Kind, ControlPlaneRole, extractor)
+            .WithShardRegionProxy<SnapshotActor>(SnapshotActor.Kind, ControlPlaneRole, extractor);
     }
 }

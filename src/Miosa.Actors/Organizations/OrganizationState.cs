@@ -33,6 +33,13 @@ public sealed record OrganizationState(
 
     public static OrganizationState Empty(string id) => new(id, "", "", default, []);
 
+    public TenantBranding? Branding { get; init; }
+
+    public TenantPreviewDomain? PreviewDomain { get; init; }
+
+    /// <summary>Counts changes to what edges route by (branding, verified domain): see <see cref="Routing.IRoute.Version"/>.</summary>
+    public long RouteVersion { get; init; }
+
     public bool Exists => Slug.Length > 0;
 
     public Decision Process(IOrganizationCommand command) => command switch
@@ -54,6 +61,15 @@ public sealed record OrganizationState(
         RevokeApiKey c when ApiKeys.Count == 1 => Decision.Reject(Rejection.Conflict("last_api_key",
             $"API key {c.KeyId} is the organization's last live key; create another one before revoking it.")),
         RevokeApiKey c => Decision.Accept(new ApiKeyRevoked(Id, c.KeyId, c.At, c.ActorKeyId)),
+        SetBranding c when c.Branding == Branding => Decision.Nothing,
+        SetBranding c => Decision.Accept(new BrandingChanged(Id, c.Branding, c.At, c.ActorKeyId)),
+        SetPreviewDomain c when c.Domain == PreviewDomain?.Domain => Decision.Nothing,
+        SetPreviewDomain c => Decision.Accept(new PreviewDomainSet(Id, c.Domain, c.At, c.ActorKeyId)),
+        // A check that raced a change of domain verifies nothing.
+        RecordPreviewDomainVerified c when c.Domain != PreviewDomain?.Domain => Decision.Reject(Rejection.Conflict(
+            "preview_domain_changed", $"The preview domain is no longer {c.Domain}.")),
+        RecordPreviewDomainVerified when PreviewDomain!.Status == PreviewDomainStatus.Verified => Decision.Nothing,
+        RecordPreviewDomainVerified c => Decision.Accept(new PreviewDomainVerified(Id, c.Domain, c.At, c.ActorKeyId)),
         _ => Decision.Nothing,
     };
 
@@ -68,6 +84,17 @@ public sealed record OrganizationState(
         OrganizationCreated e => this with { Slug = e.Slug, Name = e.Name, CreatedAt = e.At },
         ApiKeyCreated e => this with { ApiKeys = ApiKeys.Add(new ApiKeyRecord(e.KeyId, e.Name, e.KeyHash, e.At, e.Prefix, e.Scopes)) },
         ApiKeyRevoked e => this with { ApiKeys = ApiKeys.RemoveAll(k => k.Id == e.KeyId) },
+        BrandingChanged e => this with { Branding = e.Branding, RouteVersion = RouteVersion + 1 },
+        PreviewDomainSet e => this with
+        {
+            PreviewDomain = new TenantPreviewDomain(e.Domain, PreviewDomainStatus.Pending, null),
+            RouteVersion = RouteVersion + 1,
+        },
+        PreviewDomainVerified e => this with
+        {
+            PreviewDomain = new TenantPreviewDomain(e.Domain, PreviewDomainStatus.Verified, e.At),
+            RouteVersion = RouteVersion + 1,
+        },
         ApiKeyUsed e when ApiKeys.Find(k => k.Id == e.KeyId) is { } key => this with
         {
             ApiKeys = ApiKeys.Replace(key, key with { LastUsedAt = e.At }),
@@ -90,6 +117,12 @@ public sealed record OrganizationState(
 
     public OrganizationView ToView() =>
         new(Id, Slug, Name, CreatedAt, ApiKeys.Select(k => new ApiKeyView(k.Id, k.Name, k.CreatedAt, k.Prefix ?? LegacyPrefix, k.EffectiveScopes, k.LastUsedAt)).ToList());
+
+    public TenantView ToTenantView() => new(Id, Branding, PreviewDomain);
+
+    /// <summary>What edges need: the branding and the preview domain once verified.</summary>
+    public Routing.TenantRoute ToRoute() => new(Id, Branding,
+        PreviewDomain is { Status: PreviewDomainStatus.Verified } d ? d.Domain : null, RouteVersion);
 
     private ApiKeyCreated Created(ApiKeyGrant key, DateTimeOffset at, string? actorKeyId) =>
         new(Id, key.KeyId, key.Name, key.KeyHash, at, key.Prefix, key.Scopes ?? ApiKeyScopes.Default, actorKeyId);

@@ -1,8 +1,8 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Akka.Actor;
-using Akka.Streams;
 using Miosa.Actors.Common;
 
 namespace Miosa.Actors.ReadModels;
@@ -24,7 +24,6 @@ public sealed class AuditLog(ReadModelDatabase database)
 {
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(5);
     private TagProjection? _projection;
-    private IKillSwitch? _running;
 
     public async Task StartAsync(ActorSystem system, CancellationToken ct)
     {
@@ -40,24 +39,27 @@ public sealed class AuditLog(ReadModelDatabase database)
             CREATE INDEX IF NOT EXISTS read_audit_events_list ON read_audit_events (organization_id, ordering);
             CREATE INDEX IF NOT EXISTS read_audit_events_resource ON read_audit_events (organization_id, resource_id, ordering);
             """, ct);
-        _projection = new TagProjection(database, "audit", EventSourcedEntity<object>.AuditTag, ApplyAsync);
-        _running = await _projection.StartAsync(system, ct);
+        _projection = new TagProjection(database, "audit", EventSourcedEntity<object>.AuditTag, TagProjection.EachEvent(ApplyAsync));
+        await _projection.StartAsync(system, ct);
     }
 
-    public void Stop() => _running?.Shutdown();
+    public void Stop() => _projection?.Stop();
 
-    /// <summary>Read-your-writes: returns once every audited event written before this call is in the log.</summary>
-    public Task CaughtUpAsync(CancellationToken ct) => _projection?.CaughtUpAsync(MaxWait, ct) ?? Task.CompletedTask;
+    /// <summary>Read-your-writes: true once every audited event written before this call is in the log, false if it is still behind after 5 s.</summary>
+    public Task<bool> CaughtUpAsync(CancellationToken ct) => _projection?.CaughtUpAsync(MaxWait, ct) ?? Task.FromResult(true);
 
-    private Task ApplyAsync(ProjectedEvent projected, CancellationToken ct) => projected.Event is not IAuditedEvent e
-        ? Task.CompletedTask
-        : database.ExecuteAsync("""
+    private static async Task ApplyAsync(ProjectedEvent projected, DbTransaction transaction, CancellationToken ct)
+    {
+        if (projected.Event is not IAuditedEvent e) return;
+        await using var insert = ReadModelDatabase.Command(transaction, """
             INSERT INTO read_audit_events (id, ordering, organization_id, action, resource_id, at, actor_key_id)
             VALUES (@id, @ordering, @org, @action, @resource, @at, @actor)
             ON CONFLICT (id) DO NOTHING
-            """, ct,
+            """,
             ("@id", IdOf(projected)), ("@ordering", projected.Offset), ("@org", e.OrganizationId), ("@action", e.Action),
             ("@resource", e.ResourceId), ("@at", Timestamp(e.At)), ("@actor", e.ActorKeyId));
+        await insert.ExecuteNonQueryAsync(ct);
+    }
 
     /// <summary>Newest first; the cursor is the last row's journal position, so pages never skip or repeat.</summary>
     public async Task<AuditPage> QueryAsync(AuditQuery query, CancellationToken ct)

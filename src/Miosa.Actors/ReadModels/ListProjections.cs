@@ -1,18 +1,17 @@
 using Akka.Actor;
-using Akka.Streams;
 
 namespace Miosa.Actors.ReadModels;
 
 /// <summary>
 /// Runs one tag projection per listed resource kind and gives lists read-your-writes: a list first
 /// waits until its projection has applied every event of its kind the journal held when the list
-/// was asked for (one indexed MAX query; no wait at all when the projection is caught up).
+/// was asked for (one indexed MAX query; no wait at all when the projection is caught up), and
+/// says so when it could not within <see cref="MaxWait"/>.
 /// </summary>
 public sealed class ListProjections(ReadModelDatabase database, ResourceList list)
 {
-    private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(5);
+    public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(5);
     private readonly Dictionary<string, TagProjection> _projections = [];
-    private readonly List<IKillSwitch> _running = [];
 
     public async Task StartAsync(ActorSystem system, CancellationToken ct)
     {
@@ -20,17 +19,17 @@ public sealed class ListProjections(ReadModelDatabase database, ResourceList lis
         foreach (var resource in ListedResources.All)
         {
             var projection = new TagProjection(database, $"list-{resource.Kind}", resource.Kind,
-                (id, e, token) => resource.ApplyAsync(list, id, e, token));
+                (page, transaction, token) => resource.ApplyAsync(list, page.Select(e => (e.EntityId, e.Event)).ToList(), transaction, token));
             _projections[resource.Kind] = projection;
-            _running.Add(await projection.StartAsync(system, ct));
+            await projection.StartAsync(system, ct);
         }
     }
 
-    /// <summary>Returns once every event of <paramref name="kind"/> written before this call is in the list.</summary>
-    public Task CaughtUpAsync(string kind, CancellationToken ct) => _projections[kind].CaughtUpAsync(MaxWait, ct);
+    /// <summary>True once every event of <paramref name="kind"/> written before this call is in the list; false if the list is still behind after <see cref="MaxWait"/>.</summary>
+    public Task<bool> CaughtUpAsync(string kind, CancellationToken ct) => _projections[kind].CaughtUpAsync(MaxWait, ct);
 
     public void Stop()
     {
-        foreach (var killSwitch in _running) killSwitch.Shutdown();
+        foreach (var projection in _projections.Values) projection.Stop();
     }
 }

@@ -1,6 +1,10 @@
+using System.Data.Common;
 using Miosa.Actors.Common;
+using Miosa.Actors.Organizations;
 using Miosa.Actors.Projects;
 using Miosa.Actors.Sandboxes;
+using Miosa.Actors.ShareTokens;
+using Miosa.Actors.Snapshots;
 using Miosa.Actors.Workspaces;
 
 namespace Miosa.Actors.ReadModels;
@@ -10,7 +14,8 @@ public interface IListedResource
 {
     string Kind { get; }
 
-    Task ApplyAsync(ResourceList list, string id, IMiosaEvent @event, CancellationToken ct);
+    /// <summary>Folds a page of this kind's events (entity id, event; journal order) inside the projection's transaction.</summary>
+    Task ApplyAsync(ResourceList list, IReadOnlyList<(string Id, IMiosaEvent Event)> events, DbTransaction transaction, CancellationToken ct);
 }
 
 public sealed class ListedResource<TState>(
@@ -18,8 +23,8 @@ public sealed class ListedResource<TState>(
 {
     public string Kind => kind;
 
-    public Task ApplyAsync(ResourceList list, string id, IMiosaEvent @event, CancellationToken ct) =>
-        list.ApplyAsync(kind, id, @event, empty, apply, row, ct);
+    public Task ApplyAsync(ResourceList list, IReadOnlyList<(string Id, IMiosaEvent Event)> events, DbTransaction transaction, CancellationToken ct) =>
+        list.ApplyAsync(kind, events, empty, apply, row, transaction, ct);
 
     public Task<ResourcePage<TState>> QueryAsync(ResourceList list, ResourceQuery query, CancellationToken ct) =>
         list.QueryAsync<TState>(kind, query, ct);
@@ -42,5 +47,20 @@ public static class ListedResources
         ProjectActor.Kind, ProjectState.Empty, (s, e) => s.Apply(e),
         s => s.Exists ? new ResourceRow(s.OrganizationId!, s.Deleted ? "deleted" : "active", s.CreatedAt, s.Attribution with { WorkspaceId = s.WorkspaceId }) : null);
 
-    public static IReadOnlyList<IListedResource> All { get; } = [Sandboxes, Workspaces, Projects];
+    public static ListedResource<ShareTokenState> ShareTokens { get; } = new(
+        ShareTokenActor.Kind, ShareTokenState.Empty, (s, e) => s.Apply(e),
+        s => s.Exists ? new ResourceRow(s.OrganizationId!, s.Revoked ? "revoked" : "active", s.CreatedAt, s.Attribution) : null);
+
+    // Deleted snapshots keep a row (state "deleted") that lists leave out.
+    public static ListedResource<SnapshotState> Snapshots { get; } = new(
+        SnapshotActor.Kind, SnapshotState.Empty, (s, e) => s.Apply(e),
+        s => s.Exists ? new ResourceRow(s.OrganizationId!, s.Status.ToString().ToLowerInvariant(), s.CreatedAt, s.Attribution) : null);
+
+    // Not listed by the API: organizations are here so edges get every tenant's route (branding,
+    // preview domain) in the full route table.
+    public static ListedResource<OrganizationState> Organizations { get; } = new(
+        OrganizationActor.Kind, OrganizationState.Empty, (s, e) => s.Apply(e),
+        s => s.Exists ? new ResourceRow(s.Id, "active", s.CreatedAt, Attribution.None) : null);
+
+    public static IReadOnlyList<IListedResource> All { get; } = [Sandboxes, Workspaces, Projects, ShareTokens, Snapshots, Organizations];
 }

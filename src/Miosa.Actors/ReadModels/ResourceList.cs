@@ -60,48 +60,68 @@ public sealed class ResourceList(ReadModelDatabase database)
         CREATE INDEX IF NOT EXISTS read_resource_metadata_lookup ON read_resource_metadata (kind, meta_key, meta_value, id);
         """, ct);
 
-    /// <summary>Folds one event into the resource's row; idempotent for a replayed event.</summary>
+    /// <summary>
+    /// Folds a page of one kind's events (in journal order) into their resources' rows inside the
+    /// projection's transaction: one read for the page and one write per resource however many of
+    /// its events the page holds, sent as one batch where the engine takes batches. Idempotent for
+    /// replayed events.
+    /// </summary>
     public async Task ApplyAsync<TState>(
-        string kind, string id, IMiosaEvent @event,
-        Func<string, TState> empty, Func<TState, IMiosaEvent, TState> apply, Func<TState, ResourceRow?> row, CancellationToken ct)
+        string kind, IReadOnlyList<(string Id, IMiosaEvent Event)> events,
+        Func<string, TState> empty, Func<TState, IMiosaEvent, TState> apply, Func<TState, ResourceRow?> row,
+        DbTransaction transaction, CancellationToken ct)
     {
-        await using var connection = await database.OpenAsync(ct);
-        await using var transaction = await connection.BeginTransactionAsync(ct);
-        TState current;
-        await using (var read = Command(connection, transaction, "SELECT body FROM read_resources WHERE kind = @kind AND id = @id", ("@kind", kind), ("@id", id)))
+        var stored = await ReadStatesAsync<TState>(kind, events.Select(e => e.Id).Distinct().ToList(), transaction, ct);
+        var folded = new Dictionary<string, (TState State, ResourceRow? First, ResourceRow? Last)>();
+        foreach (var (id, @event) in events)
         {
-            current = await read.ExecuteScalarAsync(ct) is string body ? JsonSerializer.Deserialize<TState>(body, Json)! : empty(id);
+            var (current, first, last) = folded.TryGetValue(id, out var f) ? f : (stored.TryGetValue(id, out var s) ? s : empty(id), null, null);
+            var next = apply(current, @event);
+            // A state without a row is never stored: the resource's next event folds into the one before it.
+            folded[id] = row(next) is { } r ? (next, first ?? r, r) : (current, first, last);
         }
-        var next = apply(current, @event);
-        if (row(next) is not { } r) return;
-        var a = r.Attribution;
-        await using (var upsert = Command(connection, transaction, """
-            INSERT INTO read_resources (kind, id, organization_id, state, created_at, workspace_id, project_id,
-                external_workspace_id, external_user_id, external_project_id, body)
-            VALUES (@kind, @id, @org, @state, @created, @ws, @prj, @ews, @eu, @ep, @body)
-            ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, workspace_id = excluded.workspace_id,
-                project_id = excluded.project_id, external_workspace_id = excluded.external_workspace_id,
-                external_user_id = excluded.external_user_id, external_project_id = excluded.external_project_id,
-                body = excluded.body
-            """,
-            ("@kind", kind), ("@id", id), ("@org", r.OrganizationId), ("@state", r.State), ("@created", Timestamp(r.CreatedAt)),
-            ("@ws", a.WorkspaceId), ("@prj", a.ProjectId), ("@ews", a.ExternalWorkspaceId), ("@eu", a.ExternalUserId),
-            ("@ep", a.ExternalProjectId), ("@body", JsonSerializer.Serialize(next, Json))))
+        var writes = new List<(string, (string, object?)[])>();
+        foreach (var (id, (state, first, last)) in folded)
         {
-            await upsert.ExecuteNonQueryAsync(ct);
+            if (first is null || last is null) continue;
+            // Organization and creation time come from the row's first state: an existing row keeps its own.
+            var a = last.Attribution;
+            writes.Add(("""
+                INSERT INTO read_resources (kind, id, organization_id, state, created_at, workspace_id, project_id,
+                    external_workspace_id, external_user_id, external_project_id, body)
+                VALUES (@kind, @id, @org, @state, @created, @ws, @prj, @ews, @eu, @ep, @body)
+                ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, workspace_id = excluded.workspace_id,
+                    project_id = excluded.project_id, external_workspace_id = excluded.external_workspace_id,
+                    external_user_id = excluded.external_user_id, external_project_id = excluded.external_project_id,
+                    body = excluded.body
+                """,
+                [
+                    ("@kind", kind), ("@id", id), ("@org", first.OrganizationId), ("@state", last.State), ("@created", Timestamp(first.CreatedAt)),
+                    ("@ws", a.WorkspaceId), ("@prj", a.ProjectId), ("@ews", a.ExternalWorkspaceId), ("@eu", a.ExternalUserId),
+                    ("@ep", a.ExternalProjectId), ("@body", JsonSerializer.Serialize(state, Json)),
+                ]));
+            writes.Add(("DELETE FROM read_resource_metadata WHERE kind = @kind AND id = @id", [("@kind", kind), ("@id", id)]));
+            foreach (var (key, value) in a.Metadata ?? new Dictionary<string, string>())
+            {
+                writes.Add(("INSERT INTO read_resource_metadata (kind, id, meta_key, meta_value) VALUES (@kind, @id, @k, @v)",
+                    [("@kind", kind), ("@id", id), ("@k", key), ("@v", value)]));
+            }
         }
-        await using (var clear = Command(connection, transaction, "DELETE FROM read_resource_metadata WHERE kind = @kind AND id = @id", ("@kind", kind), ("@id", id)))
-        {
-            await clear.ExecuteNonQueryAsync(ct);
-        }
-        foreach (var (key, value) in a.Metadata ?? new Dictionary<string, string>())
-        {
-            await using var insert = Command(connection, transaction,
-                "INSERT INTO read_resource_metadata (kind, id, meta_key, meta_value) VALUES (@kind, @id, @k, @v)",
-                ("@kind", kind), ("@id", id), ("@k", key), ("@v", value));
-            await insert.ExecuteNonQueryAsync(ct);
-        }
-        await transaction.CommitAsync(ct);
+        await ReadModelDatabase.ExecuteAllAsync(transaction, writes, ct);
+    }
+
+    /// <summary>The stored states of those of <paramref name="ids"/> that have a row, in one query.</summary>
+    private static async Task<Dictionary<string, TState>> ReadStatesAsync<TState>(
+        string kind, IReadOnlyList<string> ids, DbTransaction transaction, CancellationToken ct)
+    {
+        var states = new Dictionary<string, TState>();
+        if (ids.Count == 0) return states;
+        var parameters = ids.Select((id, i) => ($"@id{i}", (object?)id)).Prepend(("@kind", kind)).ToArray();
+        await using var read = ReadModelDatabase.Command(transaction,
+            $"SELECT id, body FROM read_resources WHERE kind = @kind AND id IN ({string.Join(", ", ids.Select((_, i) => $"@id{i}"))})", parameters);
+        await using var reader = await read.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) states[reader.GetString(0)] = JsonSerializer.Deserialize<TState>(reader.GetString(1), Json)!;
+        return states;
     }
 
     /// <summary>Oldest first; the cursor is the last row's (created_at, id), so pages never skip or repeat.</summary>
@@ -150,6 +170,19 @@ public sealed class ResourceList(ReadModelDatabase database)
         return new ResourcePage<TState>(page.Select(r => r.State).ToList(), next);
     }
 
+    /// <summary>Every resource of a kind across organizations, in id order, a page after <paramref name="afterId"/> (the full route table).</summary>
+    public async Task<IReadOnlyList<TState>> ScanAsync<TState>(string kind, string? afterId, int limit, CancellationToken ct)
+    {
+        await using var connection = await database.OpenAsync(ct);
+        await using var command = ReadModelDatabase.Command(connection,
+            "SELECT body FROM read_resources WHERE kind = @kind AND id > @after ORDER BY id LIMIT @limit",
+            ("@kind", kind), ("@after", afterId ?? ""), ("@limit", limit));
+        var rows = new List<TState>();
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) rows.Add(JsonSerializer.Deserialize<TState>(reader.GetString(0), Json)!);
+        return rows;
+    }
+
     /// <summary>Columns a resource can be counted by: the containers resources belong to.</summary>
     public static readonly IReadOnlySet<string> CountableColumns = new HashSet<string> { "workspace_id", "project_id" };
 
@@ -178,13 +211,6 @@ public sealed class ResourceList(ReadModelDatabase database)
         var counts = new Dictionary<string, long>();
         while (await reader.ReadAsync(ct)) counts[reader.GetString(0)] = reader.GetInt64(1);
         return counts;
-    }
-
-    private static DbCommand Command(DbConnection connection, DbTransaction transaction, string sql, params (string, object?)[] parameters)
-    {
-        var command = ReadModelDatabase.Command(connection, sql, parameters);
-        command.Transaction = transaction;
-        return command;
     }
 
     // Fixed-width UTC so text order is time order on every engine.

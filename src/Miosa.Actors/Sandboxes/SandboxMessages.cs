@@ -17,7 +17,14 @@ public sealed record SandboxSpec(
     string Template,
     IReadOnlyDictionary<string, string> Env,
     SandboxResources Resources,
-    bool AllowInternet) : IMiosaMessage;
+    bool AllowInternet) : IMiosaMessage
+{
+    /// <summary>The new sandbox's workspace starts as this snapshot's (Snapshots/; on the host that holds it).</summary>
+    public string? SnapshotId { get; init; }
+
+    /// <summary>The new sandbox's workspace starts as a copy-on-write copy of this sandbox's, as it is at the start (a fork).</summary>
+    public string? ForkOf { get; init; }
+}
 
 public interface ISandboxCommand : IEntityMessage
 {
@@ -43,6 +50,23 @@ public sealed record RecordSandboxStarted(string SandboxId, string Host, string 
 
 public sealed record RecordSandboxFailed(string SandboxId, string Reason, DateTimeOffset At) : ISandboxCommand;
 
+/// <summary>
+/// Suspends a running sandbox: frozen, or <paramref name="Hibernate"/> (processes stopped, memory
+/// freed). <paramref name="OrganizationId"/> is null when the platform asks (its host saw it idle).
+/// </summary>
+public sealed record SuspendSandbox(string SandboxId, string? OrganizationId, DateTimeOffset At, bool Hibernate = false) : ISandboxCommand;
+
+/// <summary>
+/// Resumes a suspended sandbox: asked for explicitly, or <paramref name="OnTraffic"/> (exec, files,
+/// preview, terminal reached a suspended sandbox), which only a sandbox with auto_resume accepts.
+/// </summary>
+public sealed record ResumeSandbox(string SandboxId, string? OrganizationId, DateTimeOffset At, bool OnTraffic = false) : ISandboxCommand;
+
+/// <summary>The host froze the sandbox (or, <paramref name="Hibernated"/>, stopped its processes).</summary>
+public sealed record RecordSandboxSuspended(string SandboxId, bool Hibernated, DateTimeOffset At) : ISandboxCommand;
+
+public sealed record RecordSandboxResumed(string SandboxId, DateTimeOffset At) : ISandboxCommand;
+
 /// <summary>A host that (re)started asks what to do with a sandbox it finds on its disk.</summary>
 public sealed record ReconcileSandbox(string SandboxId, string Host) : ISandboxCommand;
 
@@ -56,7 +80,8 @@ public sealed record RecordSandboxUsage(
     DateTimeOffset WindowEnd,
     double CpuSeconds,
     double MemoryMbSeconds,
-    long? StorageBytes) : ISandboxCommand;
+    long? StorageBytes,
+    long EgressBytes = 0) : ISandboxCommand;
 
 public sealed record SandboxCreationRequested(
     string SandboxId,
@@ -72,6 +97,14 @@ public sealed record SandboxStarted(string SandboxId, string Host, string Ingres
 public sealed record SandboxFailed(string SandboxId, string Reason, DateTimeOffset At) : IMiosaEvent;
 
 public sealed record SandboxDestroyed(string SandboxId, DateTimeOffset At) : IMiosaEvent;
+
+/// <summary>
+/// Suspended: frozen with its processes and memory kept, or hibernated (processes stopped, memory
+/// freed, workspace kept: resuming starts its processes afresh).
+/// </summary>
+public sealed record SandboxSuspended(string SandboxId, bool Hibernated, DateTimeOffset At) : IMiosaEvent;
+
+public sealed record SandboxResumed(string SandboxId, DateTimeOffset At) : IMiosaEvent;
 
 public sealed record SandboxUsageRecorded(
     string SandboxId,
@@ -106,4 +139,8 @@ public sealed record SandboxView(
     string? IngressUrl,
     string? Error,
     DateTimeOffset CreatedAt,
-    DateTimeOffset UpdatedAt) : IMiosaMessage;
+    DateTimeOffset UpdatedAt) : IMiosaMessage
+{
+    /// <summary>Suspended by hibernation: its processes were stopped and start afresh on resume.</summary>
+    public bool Hibernated { get; init; }
+}

@@ -16,7 +16,7 @@ public static class AuditEndpoints
                 return Problems.Invalid("limit", $"limit must be an integer between 1 and {ListRequest.MaxLimit}.");
             string? Text(string name) => q.TryGetValue(name, out var v) ? v.ToString() : null;
             var query = new AuditQuery(http.Caller().OrganizationId, limit, Text("cursor"), Text("action"), Text("resource_id"));
-            await audit.CaughtUpAsync(ct);
+            if (!await audit.CaughtUpAsync(ct)) return ListRequest.Lagging(http);
             try
             {
                 var page = await audit.QueryAsync(query, ct);

@@ -6,6 +6,7 @@ using Miosa.Actors.Organizations;
 using Miosa.Actors.ReadModels;
 using Miosa.Actors.Slugs;
 using Miosa.Api.Organizations;
+using Miosa.Edge;
 
 namespace Miosa.Api.Hosting;
 
@@ -55,6 +56,8 @@ public sealed class NodeStartup(
             }
             // Sandboxes that ran before a restart answer again before the node says it is ready.
             await hostReconciled.WaitAsync(TimeSpan.FromMinutes(2), ct);
+            // An edge serves only once it holds the full route table, not just later changes.
+            if (services.GetService<EdgeRoutes>() is { } routes) await routes.Loaded.WaitAsync(TimeSpan.FromMinutes(2), ct);
             _ready.TrySetResult();
         }
         catch (Exception e)

@@ -16,6 +16,9 @@ public sealed class JsonRequest
 
     public Rejection? Error { get; private set; }
 
+    /// <summary>A body with no fields, for requests whose every field is optional and that came without one.</summary>
+    public static JsonRequest Empty() => new(JsonDocument.Parse("{}").RootElement.Clone());
+
     public static async Task<(JsonRequest? Request, Rejection? Error)> ReadAsync(HttpRequest request, CancellationToken ct)
     {
         if (request.ContentLength > MaxBodyBytes)

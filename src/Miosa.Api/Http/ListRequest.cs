@@ -1,5 +1,6 @@
 using Miosa.Actors.Common;
 using Miosa.Actors.ReadModels;
+using Miosa.HostAgent.Ingress;
 
 namespace Miosa.Api.Http;
 
@@ -8,6 +9,16 @@ public static class ListRequest
 {
     public const int MaxLimit = 200;
     private const string MetadataPrefix = "metadata.";
+
+    /// <summary>
+    /// 503 for a list (or count) whose read model did not catch up with the writes made before the request
+    /// (ListProjections.MaxWait): a stale list is never answered as if it were current.
+    /// </summary>
+    public static IResult Lagging(HttpContext http)
+    {
+        http.Response.Headers.RetryAfter = "1";
+        return Problems.Of(503, "read_model_lagging", "The read model behind this request has not caught up with recent writes yet; retry shortly.");
+    }
 
     public static (ResourceQuery? Query, Rejection? Error) Read(HttpRequest request, string organizationId, IReadOnlyCollection<string> states)
     {

@@ -59,7 +59,7 @@ public static class ProjectEndpoints
         {
             var (query, error) = ListRequest.Read(http.Request, http.Caller().OrganizationId, States);
             if (query is null) return error!.ToResult();
-            await projections.CaughtUpAsync(ProjectActor.Kind, ct);
+            if (!await projections.CaughtUpAsync(ProjectActor.Kind, ct)) return ListRequest.Lagging(http);
             try
             {
                 var page = await ListedResources.Projects.QueryAsync(list, query with { State = "active" }, ct);
@@ -91,6 +91,7 @@ public static class ProjectEndpoints
             var organizationId = caller.OrganizationId;
             // Counted before the entity decides; the entity answers 404 first for an id that is not the caller's.
             var holdings = await Contents.CountAsync(list, projections, organizationId, "project_id", id, ct);
+            if (holdings is null) return ListRequest.Lagging(http);
             var answer = await projects.ActorRef.Ask<object>(new DeleteProject(id, organizationId, holdings, DateTimeOffset.UtcNow, caller.KeyId), AskTimeout, ct);
             switch (answer)
             {

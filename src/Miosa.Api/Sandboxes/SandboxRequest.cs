@@ -16,7 +16,7 @@ public sealed record SandboxRequest(
 {
     public const int DefaultTimeoutSeconds = 900;
 
-    public static (SandboxRequest? Request, Rejection? Error) Read(JsonRequest body)
+    public static (SandboxRequest? Request, Rejection? Error) Read(JsonRequest body, SandboxTemplates templates)
     {
         var template = body.String("template", maxLength: 64) ?? SandboxTemplates.Default;
         var env = body.StringMap("env", IsEnvName, maxEntries: 256, maxValueLength: 32 * 1024) ?? new Dictionary<string, string>();
@@ -31,10 +31,8 @@ public sealed record SandboxRequest(
         body.Absorb(resources);
         var attribution = ReadAttribution(body);
         if (body.Error is not null) return (null, body.Error);
-        if (SandboxTemplates.Find(template) is null)
+        if (templates.Find(template) is null)
             return (null, new Rejection("unknown_template", $"No template '{template}'. See GET /v1/templates.", 422, "template"));
-        if (allowInternet)
-            return (null, new Rejection("internet_unavailable", "Sandboxes have no network access on this fleet yet; omit allow_internet.", 422, "allow_internet"));
         return (new SandboxRequest(template, env, new SandboxResources(cpu, memory, disk, d.Pids), timeout, autoResume, allowInternet, attribution), null);
     }
 

@@ -10,12 +10,18 @@ public static class Contents
     /// <summary>States of resources that are gone and hold nothing any more.</summary>
     private static readonly string[] EndedStates = ["destroyed", "deleted"];
 
-    /// <summary>Live resources by kind whose <paramref name="column"/> (workspace_id or project_id) is <paramref name="id"/>.</summary>
-    public static async Task<IReadOnlyDictionary<string, long>> CountAsync(
+    /// <summary>
+    /// Live resources by kind whose <paramref name="column"/> (workspace_id or project_id) is <paramref name="id"/>;
+    /// null if a list did not catch up in time (a count could miss a resource just created).
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<string, long>?> CountAsync(
         ResourceList list, ListProjections projections, string organizationId, string column, string id, CancellationToken ct)
     {
         // Any kind may name the container, so every list must have seen the writes made before this call.
-        foreach (var resource in ListedResources.All) await projections.CaughtUpAsync(resource.Kind, ct);
+        foreach (var resource in ListedResources.All)
+        {
+            if (!await projections.CaughtUpAsync(resource.Kind, ct)) return null;
+        }
         return await list.CountAsync(organizationId, column, id, EndedStates, ct);
     }
 

@@ -49,7 +49,7 @@ public static class WorkspaceEndpoints
         {
             var (query, error) = ListRequest.Read(http.Request, http.Caller().OrganizationId, States);
             if (query is null) return error!.ToResult();
-            await projections.CaughtUpAsync(WorkspaceActor.Kind, ct);
+            if (!await projections.CaughtUpAsync(WorkspaceActor.Kind, ct)) return ListRequest.Lagging(http);
             try
             {
                 var page = await ListedResources.Workspaces.QueryAsync(list, query with { State = "active" }, ct);
@@ -81,6 +81,7 @@ public static class WorkspaceEndpoints
             var organizationId = caller.OrganizationId;
             // Counted before the entity decides; the entity answers 404 first for an id that is not the caller's.
             var holdings = await Contents.CountAsync(list, projections, organizationId, "workspace_id", id, ct);
+            if (holdings is null) return ListRequest.Lagging(http);
             var answer = await workspaces.ActorRef.Ask<object>(new DeleteWorkspace(id, organizationId, holdings, DateTimeOffset.UtcNow, caller.KeyId), AskTimeout, ct);
             switch (answer)
             {

@@ -1,7 +1,9 @@
 using Akka.Actor;
 using Akka.Event;
+using Miosa.Actors.Common;
 using Miosa.Actors.Fleet;
 using Miosa.Actors.Sandboxes;
+using Miosa.Actors.Snapshots;
 using Miosa.HostAgent.Sandboxes;
 using DriverSpec = Miosa.HostAgent.Sandboxes.SandboxSpec;
 
@@ -20,6 +22,7 @@ public sealed class HostAgentActor : ReceiveActor, IWithTimers
 {
     private static readonly TimeSpan RegisterEvery = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan ReconcileTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan IdleSweepEvery = TimeSpan.FromSeconds(1);
 
     /// <summary>Beyond this many sandboxes a 2-core node spends more on bookkeeping than on work.</summary>
     private const int MaxSandboxes = 1000;
@@ -34,10 +37,19 @@ public sealed class HostAgentActor : ReceiveActor, IWithTimers
     private bool _sampling;
     private readonly Dictionary<string, int> _committedMemoryMb = [];
     private readonly TaskCompletionSource _reconciliation;
+    private readonly SandboxActivity _activity;
+    private readonly SandboxTemplates _templates;
+    private readonly TimeSpan _hibernateAfter;
+    private readonly Dictionary<string, DateTimeOffset> _frozenSince = [];
+    private readonly HashSet<string> _hibernationAsked = [];
 
     public HostAgentActor(ISandboxDriver driver, HostIdentity identity, IActorRef scheduler, IActorRef sandboxes,
-        IReadOnlyList<string> sandboxesOnDisk, TimeSpan usageInterval, TaskCompletionSource reconciliation)
+        IReadOnlyList<string> sandboxesOnDisk, TimeSpan usageInterval, TaskCompletionSource reconciliation, SandboxActivity activity,
+        TimeSpan hibernateAfter, SandboxTemplates templates)
     {
+        _templates = templates;
+        _activity = activity;
+        _hibernateAfter = hibernateAfter;
         _driver = driver;
         _identity = identity;
         _scheduler = scheduler;
@@ -57,11 +69,32 @@ public sealed class HostAgentActor : ReceiveActor, IWithTimers
                 if (!t.IsCompletedSuccessfully)
                     return (object)new SandboxStartFailedOnHost(spec.SandboxId, _identity.Host, t.Exception?.GetBaseException().Message ?? "cancelled");
                 self.Tell(new Hosted(spec.SandboxId, spec.Resources.MemoryMb));
+                _activity.Started(spec.SandboxId, start.IdleTimeoutSeconds);
+                return new SandboxStartedOnHost(spec.SandboxId, _identity.Host, _identity.IngressUrl);
+            }, TaskScheduler.Default).PipeTo(replyTo);
+        });
+        // Snapshots (SnapshotsOnHost): stored and deleted here, the host that holds their content.
+        Receive<SnapshotSandboxOnHost>(s => SnapshotsOnHost.StoreAsync(_driver, _identity.Host, s).PipeTo(Sender));
+        Receive<DeleteSnapshotOnHost>(d => SnapshotsOnHost.DeleteAsync(_driver, d).PipeTo(Sender));
+        Receive<RestoreSandboxOnHost>(restore =>
+        {
+            var replyTo = Sender;
+            var self = Self;
+            var spec = restore.Spec;
+            Thawed(spec.SandboxId);
+            SnapshotsOnHost.RestoreAsync(_driver, ToDriverSpec(spec), restore.SnapshotId).ContinueWith(t =>
+            {
+                if (!t.IsCompletedSuccessfully)
+                    return (object)new SandboxStartFailedOnHost(spec.SandboxId, _identity.Host, t.Exception?.GetBaseException().Message ?? "cancelled");
+                self.Tell(new Hosted(spec.SandboxId, spec.Resources.MemoryMb));
+                _activity.Started(spec.SandboxId, restore.IdleTimeoutSeconds);
                 return new SandboxStartedOnHost(spec.SandboxId, _identity.Host, _identity.IngressUrl);
             }, TaskScheduler.Default).PipeTo(replyTo);
         });
         Receive<DestroySandboxOnHost>(destroy =>
         {
+            Thawed(destroy.SandboxId);
+            _activity.Forget(destroy.SandboxId);
             var replyTo = Sender;
             var self = Self;
             _driver.DestroyAsync(destroy.SandboxId, CancellationToken.None).ContinueWith(t =>
@@ -71,6 +104,45 @@ public sealed class HostAgentActor : ReceiveActor, IWithTimers
                 return new SandboxDestroyedOnHost(destroy.SandboxId);
             }, TaskScheduler.Default).PipeTo(replyTo);
         });
+        Receive<SuspendSandboxOnHost>(s =>
+        {
+            var done = _driver.Suspend(s.SandboxId);
+            if (done) _frozenSince[s.SandboxId] = DateTimeOffset.UtcNow;
+            Sender.Tell(new SandboxHostActionDone(s.SandboxId, done));
+        });
+        Receive<ResumeSandboxOnHost>(r =>
+        {
+            var done = _driver.Resume(r.SandboxId);
+            if (done) Thawed(r.SandboxId);
+            Sender.Tell(new SandboxHostActionDone(r.SandboxId, done));
+        });
+        Receive<StopSandboxOnHost>(stop =>
+        {
+            var replyTo = Sender;
+            var self = Self;
+            var running = _driver.Find(stop.SandboxId) is not null;
+            Thawed(stop.SandboxId);
+            _activity.Forget(stop.SandboxId);
+            _driver.StopAsync(stop.SandboxId, CancellationToken.None).ContinueWith(t =>
+            {
+                self.Tell(new Hosted(stop.SandboxId, null));
+                return new SandboxHostActionDone(stop.SandboxId, t.IsCompletedSuccessfully && running);
+            }, TaskScheduler.Default).PipeTo(replyTo);
+        });
+        // Idle sandboxes are suspended, long-suspended ones hibernated: the entity decides and drives it.
+        Receive<SweepIdle>(_ =>
+        {
+            var now = DateTimeOffset.UtcNow;
+            foreach (var id in _activity.TakeIdle())
+                _sandboxes.Tell(new SuspendSandbox(id, null, now));
+            foreach (var (id, since) in _frozenSince)
+            {
+                if (now - since >= _hibernateAfter && _hibernationAsked.Add(id))
+                    _sandboxes.Tell(new SuspendSandbox(id, null, now, Hibernate: true));
+            }
+        });
+        Receive<SandboxView>(_ => { });
+        Receive<Rejection>(r => _log.Debug("Sandbox suspension refused: {0}", r.Detail));
         // What this host holds changed: report at once, so the scheduler's figures stay true.
         Receive<Hosted>(h =>
         {
@@ -94,7 +166,8 @@ public sealed class HostAgentActor : ReceiveActor, IWithTimers
         {
             _sampling = false;
             foreach (var w in _meter.Record(sampled.Readings, sampled.At))
-                _sandboxes.Tell(new RecordSandboxUsage(w.SandboxId, w.Start, w.End, w.CpuSeconds, w.MemoryMbSeconds, w.StorageBytes));
+                _sandboxes.Tell(new RecordSandboxUsage(w.SandboxId, w.Start, w.End, w.CpuSeconds, w.MemoryMbSeconds, w.StorageBytes,
+                    _activity.TakeEgress(w.SandboxId)));
         });
         Receive<Status.Failure>(f =>
         {
@@ -110,6 +183,7 @@ public sealed class HostAgentActor : ReceiveActor, IWithTimers
         _scheduler.Tell(Registration());
         Timers.StartPeriodicTimer("register", Register.Instance, RegisterEvery);
         Timers.StartPeriodicTimer("usage", SampleUsage.Instance, _usageInterval);
+        Timers.StartPeriodicTimer("idle", SweepIdle.Instance, IdleSweepEvery);
         var reconciliation = _reconciliation;
         Task.WhenAll(_sandboxesOnDisk.Select(ReconcileAsync)).ContinueWith(_ => reconciliation.TrySetResult(), TaskScheduler.Default);
     }
@@ -127,6 +201,7 @@ public sealed class HostAgentActor : ReceiveActor, IWithTimers
             if (answer is StartSandboxOnHost start)
             {
                 await _driver.StartAsync(ToDriverSpec(start.Spec), CancellationToken.None);
+                _activity.Started(sandboxId, start.IdleTimeoutSeconds);
                 self.Tell(new Hosted(sandboxId, start.Spec.Resources.MemoryMb));
                 var recorded = await _sandboxes.Ask<object>(
                     new RecordSandboxStarted(sandboxId, _identity.Host, _identity.IngressUrl, DateTimeOffset.UtcNow), ReconcileTimeout);
@@ -144,18 +219,31 @@ public sealed class HostAgentActor : ReceiveActor, IWithTimers
         }
     }
 
+    private void Thawed(string sandboxId)
+    {
+        _frozenSince.Remove(sandboxId);
+        _hibernationAsked.Remove(sandboxId);
+        _activity.Resumed(sandboxId);
+    }
+
     private RegisterHost Registration() => new(
         _identity.Host, _identity.Region, _identity.IngressUrl, [_driver.Name],
         new HostCapacity(_identity.Cpu, _identity.MemoryMb, _committedMemoryMb.Count, _committedMemoryMb.Values.Sum(m => (long)m), MaxSandboxes), Self);
 
-    private static DriverSpec ToDriverSpec(Miosa.Actors.Sandboxes.SandboxSpec spec)
+    private DriverSpec ToDriverSpec(Miosa.Actors.Sandboxes.SandboxSpec spec) => ToDriverSpec(spec, _templates);
+
+    private static DriverSpec ToDriverSpec(Miosa.Actors.Sandboxes.SandboxSpec spec, SandboxTemplates templates)
     {
-        var template = SandboxTemplates.Find(spec.Template) ?? SandboxTemplates.Find(SandboxTemplates.Default)!;
+        var template = templates.Find(spec.Template) ?? templates.Find(SandboxTemplates.Default)!;
         return new DriverSpec(
             spec.SandboxId,
-            new SandboxTemplate(template.Name, template.Env),
+            new SandboxTemplate(template.Name, template.Env, template.SystemRoot),
             spec.Env,
-            new SandboxLimits(spec.Resources.Cpu, spec.Resources.MemoryMb, spec.Resources.Pids));
+            new SandboxLimits(spec.Resources.Cpu, spec.Resources.MemoryMb, spec.Resources.Pids) { DiskMb = spec.Resources.DiskMb })
+        {
+            AllowInternet = spec.AllowInternet,
+            Seed = spec.SnapshotId is null && spec.ForkOf is null ? null : new WorkspaceSeed(spec.SnapshotId, spec.ForkOf),
+        };
     }
 
     private static UsageSampled ReadUsage(ISandboxDriver driver, IReadOnlyList<(RunningSandbox Sandbox, bool Storage)> running)
@@ -172,9 +260,12 @@ public sealed class HostAgentActor : ReceiveActor, IWithTimers
     }
 
     /// <param name="reconciliation">Completed once every sandbox found on disk was started again or deleted.</param>
+    /// <param name="activity">What the node ingress saw the sandboxes do (idle timeouts).</param>
+    /// <param name="hibernateAfter">How long a sandbox stays frozen before its processes are stopped to free memory.</param>
     public static Props PropsFor(ISandboxDriver driver, HostIdentity identity, IActorRef scheduler, IActorRef sandboxes,
-        IReadOnlyList<string> onDisk, TimeSpan usageInterval, TaskCompletionSource reconciliation) =>
-        Props.Create(() => new HostAgentActor(driver, identity, scheduler, sandboxes, onDisk, usageInterval, reconciliation));
+        IReadOnlyList<string> onDisk, TimeSpan usageInterval, TaskCompletionSource reconciliation, SandboxActivity activity, TimeSpan hibernateAfter,
+        SandboxTemplates templates) =>
+        Props.Create(() => new HostAgentActor(driver, identity, scheduler, sandboxes, onDisk, usageInterval, reconciliation, activity, hibernateAfter, templates));
 
     /// <summary>A sandbox started here with that memory limit, or (null) left.</summary>
     private sealed record Hosted(string SandboxId, int? MemoryMb);
@@ -182,6 +273,11 @@ public sealed class HostAgentActor : ReceiveActor, IWithTimers
     private sealed class Register
     {
         public static readonly Register Instance = new();
+    }
+
+    private sealed class SweepIdle
+    {
+        public static readonly SweepIdle Instance = new();
     }
 
     private sealed class SampleUsage

@@ -7,6 +7,9 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Miosa.Actors.Common;
+using Miosa.Actors.Fleet;
 using Miosa.HostAgent.Sandboxes;
 
 namespace Miosa.HostAgent.Ingress;
@@ -18,8 +21,8 @@ namespace Miosa.HostAgent.Ingress;
 /// </summary>
 public static class NodeIngress
 {
-    public const string TokenHeader = "X-Miosa-Node-Token";
-    public const string PathPrefix = "/node/v1/sandboxes";
+    public const string TokenHeader = NodeIngressContract.TokenHeader;
+    public const string PathPrefix = NodeIngressContract.PathPrefix;
     public const long MaxExecBodyBytes = 16 * 1024 * 1024;
     public const long MaxFileBytes = 4L * 1024 * 1024 * 1024;
 
@@ -28,6 +31,7 @@ public static class NodeIngress
     {
         services.AddHttpForwarder();
         services.AddSingleton<SandboxPortProxy>();
+        services.TryAddSingleton(new SandboxActivity(TimeProvider.System));
         return services;
     }
 
@@ -37,9 +41,21 @@ public static class NodeIngress
         var group = app.MapGroup(PathPrefix).AddEndpointFilter(async (ctx, next) =>
         {
             var presented = Encoding.UTF8.GetBytes(ctx.HttpContext.Request.Headers[TokenHeader].ToString());
-            return CryptographicOperations.FixedTimeEquals(presented, secret)
-                ? await next(ctx)
-                : Problems.Of(401, "unauthorized", "Missing or wrong node token.");
+            if (!CryptographicOperations.FixedTimeEquals(presented, secret))
+                return Problems.Of(401, "unauthorized", "Missing or wrong node token.");
+            if (ctx.HttpContext.GetRouteValue("id") is not string id) return await next(ctx);
+            // Every data-plane call is activity (idle timeout), and wakes a suspended sandbox first.
+            var services = ctx.HttpContext.RequestServices;
+            var activity = services.GetRequiredService<SandboxActivity>();
+            var driver = services.GetRequiredService<ISandboxDriver>();
+            using var inUse = activity.Use(id);
+            if ((driver.IsSuspended(id) || driver.Find(id) is null) && activity.Wake is { } wake
+                && await wake(id, ctx.HttpContext.RequestAborted) is { } refused)
+            {
+                if (refused.Code == "sandbox_suspended") ctx.HttpContext.Response.Headers[NodeIngressContract.ErrorHeader] = refused.Code;
+                return refused.ToResult();
+            }
+            return await next(ctx);
         });
 
         group.MapPost("/{id}/exec", ExecAsync);
@@ -55,6 +71,8 @@ public static class NodeIngress
         // Preview traffic: HTTP and WebSockets to a TCP port inside the sandbox (the port bridge).
         group.Map("/{id}/ports/{port}/{**path}", (string id, string port, HttpContext http, SandboxPortProxy proxy) =>
             proxy.ForwardAsync(http, id, port));
+        // A login shell on a pseudo-terminal, over a WebSocket (docs/terminal.md).
+        group.MapSandboxTerminal();
 
         group.MapPut("/{id}/files", PutFileAsync);
         group.MapGet("/{id}/files", GetFileAsync);

@@ -1,6 +1,8 @@
 using System.Net;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Miosa.Actors.Common;
+using Miosa.Actors.Fleet;
 using Miosa.HostAgent.Sandboxes;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -18,9 +20,10 @@ public sealed class SandboxPortProxy : IDisposable
     public const string HostSuffix = ".sandbox.internal";
 
     /// <summary>The header carrying the public host the user asked for (the edge sets it); the app sees it as Host.</summary>
-    public const string OriginalHostHeader = "X-Forwarded-Host";
+    public const string OriginalHostHeader = NodeIngressContract.OriginalHostHeader;
 
     private readonly ISandboxDriver _driver;
+    private readonly SandboxActivity _activity;
     private readonly IHttpForwarder _forwarder;
     private readonly HttpMessageInvoker _invoker;
 
@@ -32,9 +35,10 @@ public sealed class SandboxPortProxy : IDisposable
         VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
     };
 
-    public SandboxPortProxy(ISandboxDriver driver, IHttpForwarder forwarder)
+    public SandboxPortProxy(ISandboxDriver driver, IHttpForwarder forwarder, SandboxActivity activity)
     {
         _driver = driver;
+        _activity = activity;
         _forwarder = forwarder;
         _invoker = new HttpMessageInvoker(new SocketsHttpHandler
         {
@@ -97,12 +101,12 @@ public sealed class SandboxPortProxy : IDisposable
     {
         if (!int.TryParse(portText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
         {
-            return Problems.Invalid("port", "port must be a number from 1 to 65535.");
+            return Answer(http, Rejection.Invalid("port", "port must be a number from 1 to 65535."));
         }
 
         if (!IsHostSafe(id) || _driver.Find(id) is null)
         {
-            return Problems.Of(409, "sandbox_not_running", $"Sandbox {id} is not running on this host.");
+            return Answer(http, new Rejection("sandbox_not_running", $"Sandbox {id} is not running on this host.", 409));
         }
 
         // What the app accepts is the app's (and the edge's) business, not the node's.
@@ -116,7 +120,18 @@ public sealed class SandboxPortProxy : IDisposable
         var path = full.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? full[prefix.Length..] : string.Empty;
         var transformer = new ToSandboxApp(port, new PathString(path.Length == 0 ? "/" : path));
 
-        var error = await _forwarder.SendAsync(http, Destination(id, port), _invoker, _config, transformer);
+        // What the app sends out is its egress (usage); upgraded streams (WebSockets) are not counted yet.
+        var body = new CountingStream(http.Response.Body);
+        http.Response.Body = body;
+        ForwarderError error;
+        try
+        {
+            error = await _forwarder.SendAsync(http, Destination(id, port), _invoker, _config, transformer);
+        }
+        finally
+        {
+            _activity.AddEgress(id, body.Written);
+        }
         if (error == ForwarderError.None || http.Response.HasStarted)
         {
             return Results.Empty;
@@ -129,15 +144,22 @@ public sealed class SandboxPortProxy : IDisposable
             switch (e)
             {
                 case SandboxPortClosedException:
-                    return Problems.Of(502, "app_not_listening", $"App not listening on port {port} in sandbox {id}.");
+                    return Answer(http, new Rejection("app_not_listening", $"App not listening on port {port} in sandbox {id}.", 502));
                 case SandboxAgentException { AtProcessLimit: true }:
-                    return Problems.Of(429, "process_limit_reached", "The sandbox is at its process limit; kill some of its processes and retry.");
+                    return Answer(http, new Rejection("process_limit_reached", "The sandbox is at its process limit; kill some of its processes and retry.", 429));
                 case SandboxAgentException agent:
-                    return Problems.Of(503, "sandbox_unavailable", $"The sandbox did not answer: {agent.Message}");
+                    return Answer(http, new Rejection("sandbox_unavailable", $"The sandbox did not answer: {agent.Message}", 503));
             }
         }
 
-        return Problems.Of(502, "app_error", $"The app on port {port} in sandbox {id} failed to answer ({error}).");
+        return Answer(http, new Rejection("app_error", $"The app on port {port} in sandbox {id} failed to answer ({error}).", 502));
+    }
+
+    /// <summary>An answer of the bridge, not the app: marked so the edge renders its own page instead.</summary>
+    private static IResult Answer(HttpContext http, Rejection rejection)
+    {
+        http.Response.Headers[NodeIngressContract.ErrorHeader] = rejection.Code;
+        return rejection.ToResult();
     }
 
     public void Dispose() => _invoker.Dispose();
@@ -157,5 +179,48 @@ public sealed class SandboxPortProxy : IDisposable
                 ? original
                 : $"localhost:{port}";
         }
+    }
+
+    /// <summary>Passes writes through and counts their bytes.</summary>
+    private sealed class CountingStream(Stream inner) : Stream
+    {
+        private long _written;
+
+        public long Written => Interlocked.Read(ref _written);
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Flush() => inner.Flush();
+
+        public override Task FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            inner.Write(buffer, offset, count);
+            Interlocked.Add(ref _written, count);
+        }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default)
+        {
+            await inner.WriteAsync(buffer, ct).ConfigureAwait(false);
+            Interlocked.Add(ref _written, buffer.Length);
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
+            WriteAsync(buffer.AsMemory(offset, count), ct).AsTask();
     }
 }

@@ -126,6 +126,11 @@ internal sealed class CgroupV1 : ISandboxCgroups
             }
         }
 
+        public bool IsFrozen() =>
+            _dirs.TryGetValue("freezer", out var freezer)
+            && File.Exists(Path.Combine(freezer, "freezer.state"))
+            && File.ReadAllText(Path.Combine(freezer, "freezer.state")).Trim() == "FROZEN";
+
         public Task DestroyAsync(CancellationToken ct) =>
             // Frozen while killed, so nothing forks between reading the pids and killing them;
             // v1 delivers SIGKILL to frozen tasks only once they are thawed.

@@ -119,6 +119,8 @@ internal sealed class CgroupV2 : ISandboxCgroups
             }
         }
 
+        public bool IsFrozen() => SandboxCgroups.ReadKey(Path.Combine(Directory, "cgroup.events"), "frozen") == 1;
+
         public Task DestroyAsync(CancellationToken ct)
         {
             // cgroup.kill (Linux 5.14+) kills everything at once, forks included; older kernels get

@@ -32,6 +32,15 @@ public interface ISandboxDriver
     /// <summary>Every sandbox running on this host now (what the usage meter reads).</summary>
     IReadOnlyList<RunningSandbox> Running { get; }
 
+    /// <summary>Freezes every process of a running sandbox (no CPU, memory kept); false if it does not run here.</summary>
+    bool Suspend(string sandboxId);
+
+    /// <summary>Thaws a frozen sandbox; false if it does not run here.</summary>
+    bool Resume(string sandboxId);
+
+    /// <summary>Whether the sandbox runs here frozen.</summary>
+    bool IsSuspended(string sandboxId);
+
     /// <summary>Bytes in the sandbox's workspace, or null if it has none here. Walks the tree: not cheap.</summary>
     long? MeasureWorkspace(string sandboxId);
 }
@@ -40,14 +49,28 @@ public sealed record SandboxSpec(
     string SandboxId,
     SandboxTemplate Template,
     IReadOnlyDictionary<string, string> Env,
-    SandboxLimits Limits);
+    SandboxLimits Limits)
+{
+    /// <summary>Outbound network through user-mode NAT (the host's loopback and private ranges stay out of reach); else loopback only.</summary>
+    public bool AllowInternet { get; init; }
+
+    /// <summary>What a new workspace starts with (a snapshot, or a fork's source); null: empty. Ignored once the workspace exists.</summary>
+    public WorkspaceSeed? Seed { get; init; }
+}
+
+/// <summary>A new workspace as a copy of snapshot <see cref="SnapshotId"/>, or of sandbox <see cref="ForkOf"/>'s workspace as it is now.</summary>
+public sealed record WorkspaceSeed(string? SnapshotId, string? ForkOf);
 
 /// <summary>A root filesystem profile: what the sandbox sees and its default environment.</summary>
-public sealed record SandboxTemplate(string Name, IReadOnlyDictionary<string, string> Env);
+/// <param name="SystemRoot">The directory mounted read-only as the sandbox's system (its /usr, /bin, /lib, /etc); "/" is the host's.</param>
+public sealed record SandboxTemplate(string Name, IReadOnlyDictionary<string, string> Env, string SystemRoot = "/");
 
 /// <summary>cgroup limits applied to every process of a sandbox.</summary>
 public sealed record SandboxLimits(double Cpu, int MemoryMb, int Pids)
 {
+    /// <summary>Bytes the workspace may hold, in MiB (where the storage limits disk); 0: no limit.</summary>
+    public int DiskMb { get; init; }
+
     public static SandboxLimits Default { get; } = new(Cpu: 1, MemoryMb: 512, Pids: 256);
 }
 

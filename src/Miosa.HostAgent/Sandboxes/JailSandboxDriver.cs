@@ -11,7 +11,8 @@ namespace Miosa.HostAgent.Sandboxes;
 /// <summary>
 /// Sandboxes as bubblewrap jails: new user, pid, mount, net, ipc, uts and cgroup namespaces; a
 /// read-only view of the host's system root; a writable <c>/workspace</c>; private <c>/tmp</c>;
-/// no network at all; cgroup limits. miosa-init runs as PID 1 and serves the data plane on a unix
+/// no network but loopback (or, with <see cref="SandboxSpec.AllowInternet"/>, filtered user-mode NAT:
+/// <see cref="SandboxEgress"/>); cgroup limits. miosa-init runs as PID 1 and serves the data plane on a unix
 /// socket that only the host can reach.
 /// </summary>
 /// <remarks>
@@ -38,6 +39,7 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
     private readonly string _etc;
     private readonly ConcurrentDictionary<string, Instance> _running = new();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new();
+    private readonly ConcurrentDictionary<string, bool> _suspended = new();
     private readonly HashSet<int> _uids = [];
     private readonly Lock _uidLock = new();
 
@@ -113,13 +115,13 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
             }
 
             var stopwatch = Stopwatch.StartNew();
-            var uid = PrepareDirectories(id);
+            var uid = PrepareDirectories(id, spec);
             var startedAt = DateTimeOffset.UtcNow;
             var cgroup = await Cgroups.CreateAsync(id, spec.Limits, ct).ConfigureAwait(false);
             Instance instance;
             try
             {
-                instance = await LaunchAsync(id, uid, environment, spec.Limits, cgroup, ct).ConfigureAwait(false);
+                instance = await LaunchAsync(id, uid, environment, spec.Limits, cgroup, spec.AllowInternet, spec.Template.SystemRoot, ct).ConfigureAwait(false);
                 instance = instance with { Sandbox = instance.Sandbox with { StartedAt = startedAt } };
             }
             catch
@@ -166,6 +168,8 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
             var uid = ReadUid(directory);
             if (Directory.Exists(directory))
             {
+                // The workspace first: on the volume a subvolume goes at once, whatever it holds.
+                DeleteWorkspaces(directory);
                 // Recursive delete removes symlinks themselves, never what they point to.
                 Directory.Delete(directory, recursive: true);
             }
@@ -234,20 +238,50 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
     }
 
     /// <summary>Freezes every process of a running sandbox (cgroup freezer); false if it is not running here.</summary>
-    public bool Suspend(string sandboxId) =>
-        _running.TryGetValue(sandboxId, out var instance) && instance.Cgroup.Freeze();
+    public bool Suspend(string sandboxId)
+    {
+        // The gate: a snapshot or fork freezes and thaws the sandbox itself meanwhile.
+        var gate = Gate(ValidId(sandboxId));
+        gate.Wait();
+        try
+        {
+            if (!_running.TryGetValue(sandboxId, out var instance) || instance.Process.HasExited || !instance.Cgroup.Freeze())
+            {
+                return false;
+            }
+
+            _suspended[sandboxId] = true;
+            return true;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
 
     /// <summary>Thaws a suspended sandbox; false if it is not running here.</summary>
     public bool Resume(string sandboxId)
     {
-        if (!_running.TryGetValue(sandboxId, out var instance))
+        var gate = Gate(ValidId(sandboxId));
+        gate.Wait();
+        try
         {
-            return false;
-        }
+            if (!_running.TryGetValue(sandboxId, out var instance) || instance.Process.HasExited)
+            {
+                return false;
+            }
 
-        instance.Cgroup.Thaw();
-        return true;
+            instance.Cgroup.Thaw();
+            _suspended.TryRemove(sandboxId, out _);
+            return true;
+        }
+        finally
+        {
+            gate.Release();
+        }
     }
+
+    public bool IsSuspended(string sandboxId) => _suspended.ContainsKey(sandboxId) && _running.ContainsKey(sandboxId);
 
     /// <summary>Stops every running sandbox (workspaces stay).</summary>
     public async ValueTask DisposeAsync()
@@ -260,6 +294,7 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
 
     private async Task StopLockedAsync(string id)
     {
+        _suspended.TryRemove(id, out _);
         if (_running.TryRemove(id, out var instance))
         {
             await TerminateAsync(instance).ConfigureAwait(false);
@@ -278,6 +313,11 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
 
     private static async Task TerminateAsync(Instance instance)
     {
+        if (instance.Egress is { } egress)
+        {
+            await egress.DisposeAsync().ConfigureAwait(false);
+        }
+
         // Killing bwrap takes PID 1 with it (--die-with-parent), and with PID 1 the whole pid
         // namespace; the cgroup sweep catches anything in between and removes the cgroup.
         try
@@ -329,7 +369,8 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
         }
     }
 
-    private async Task<Instance> LaunchAsync(string id, int uid, IReadOnlyList<KeyValuePair<string, string>> environment, SandboxLimits limits, ISandboxCgroup cgroup, CancellationToken ct)
+    private async Task<Instance> LaunchAsync(string id, int uid, IReadOnlyList<KeyValuePair<string, string>> environment, SandboxLimits limits, ISandboxCgroup cgroup, bool allowInternet,
+        string systemRoot, CancellationToken ct)
     {
         var directory = SandboxDirectory(id);
         var socket = Path.Combine(directory, "run", "agent.sock");
@@ -354,12 +395,21 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
         // The agent must outlive any OOM in its sandbox; -999 (not -1000) keeps the kernel able to
         // pick it as a last resort and keeps user processes from making themselves unkillable.
         var uidText = uid.ToString(CultureInfo.InvariantCulture);
+        if (allowInternet)
+        {
+            // Egress (SandboxEgress): a network namespace of root's with its filter loaded, kept by bwrap.
+            foreach (var arg in SandboxEgress.LauncherArguments(_options, Path.Combine(directory, "run")))
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+
         foreach (var arg in (string[])["--oom-score-adj", "-999", "--socket", socket, "--uid", uidText, "--gid", uidText, "--", _bwrap])
         {
             start.ArgumentList.Add(arg);
         }
 
-        foreach (var arg in BwrapArguments(id, directory, environment, limits))
+        foreach (var arg in BwrapArguments(id, directory, environment, limits, allowInternet ? SandboxEgress.BwrapArguments(_etc, systemRoot) : [], systemRoot))
         {
             start.ArgumentList.Add(arg);
         }
@@ -387,7 +437,10 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
                 throw await FailureAsync(id, process, stderr).ConfigureAwait(false);
             }
 
-            return new Instance(new RunningSandbox(id, socket, process.Id), process, cgroup, stderr);
+            var egress = allowInternet
+                ? await SandboxEgress.StartAsync(_options, id, process.Id, cgroup.ProcsFiles, _logger, timeout.Token).ConfigureAwait(false)
+                : null;
+            return new Instance(new RunningSandbox(id, socket, process.Id), process, cgroup, stderr) { Egress = egress };
         }
         catch
         {
@@ -414,8 +467,11 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
         return new SandboxStartException(id, $"{exit}: {stderr.Text.Trim()}");
     }
 
-    private List<string> BwrapArguments(string id, string directory, IReadOnlyList<KeyValuePair<string, string>> environment, SandboxLimits limits)
+    /// <param name="systemRoot">The template's system root ("/": the host's), mounted read-only as the sandbox's /usr, /bin, /lib... and /etc.</param>
+    private List<string> BwrapArguments(string id, string directory, IReadOnlyList<KeyValuePair<string, string>> environment, SandboxLimits limits, IReadOnlyList<string> network,
+        string systemRoot)
     {
+        string Host(string path) => systemRoot == "/" ? path : Path.Join(systemRoot, path);
         // tmpfs pages count against the memory cgroup; half of it as the size makes a full /tmp
         // answer ENOSPC to the writer before the cgroup's OOM killer picks some process.
         var tmpfsSize = ((long)limits.MemoryMb * 1024 * 1024 / 2).ToString(CultureInfo.InvariantCulture);
@@ -423,28 +479,28 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
         {
             "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--as-pid-1",
             "--uid", "1000", "--gid", "1000", "--cap-drop", "ALL", "--disable-userns",
-            "--ro-bind", "/usr", "/usr",
+            "--ro-bind", Host("/usr"), "/usr",
         };
 
         // Merged-/usr hosts have these as symlinks into /usr: recreate the links, bind real dirs.
         foreach (var top in (string[])["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"])
         {
-            var info = new DirectoryInfo(top);
+            var info = new DirectoryInfo(Host(top));
             if (info.LinkTarget is { } target)
             {
                 args.AddRange(["--symlink", target, top]);
             }
             else if (info.Exists)
             {
-                args.AddRange(["--ro-bind", top, top]);
+                args.AddRange(["--ro-bind", Host(top), top]);
             }
         }
 
-        args.AddRange(["--ro-bind", "/etc", "/etc"]);
+        args.AddRange(["--ro-bind", Host("/etc"), "/etc"]);
         foreach (var file in GeneratedEtcFiles)
         {
-            // Only over files the host has: a new file cannot be created inside the read-only /etc.
-            if (File.Exists(Path.Combine("/etc", file)))
+            // Only over files the root has: a new file cannot be created inside the read-only /etc.
+            if (File.Exists(Path.Combine(Host("/etc"), file)))
             {
                 args.AddRange(["--ro-bind", Path.Combine(_etc, file), "/etc/" + file]);
             }
@@ -461,6 +517,7 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
             args.AddRange(["--setenv", key, value]);
         }
 
+        args.AddRange(network);
         args.AddRange(["--remount-ro", "/", AgentPathInside]);
         return args;
     }
@@ -518,7 +575,7 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
     }
 
     /// <summary>Creates (or reuses) the sandbox's directories and returns its host uid.</summary>
-    private int PrepareDirectories(string id)
+    private int PrepareDirectories(string id, SandboxSpec spec)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -538,12 +595,8 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
         HostSyscalls.Chown(directory, 0, uid.Value);
         File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute);
 
-        var workspace = Path.Combine(directory, "workspace");
-        if (!Directory.Exists(workspace))
-        {
-            Directory.CreateDirectory(workspace, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            HostSyscalls.Chown(workspace, uid.Value, uid.Value);
-        }
+        // Empty, from a snapshot or a fork's source; then capped at disk_mb (JailSandboxDriver.Workspaces.cs).
+        PrepareWorkspace(Path.Combine(directory, "workspace"), uid.Value, spec);
 
         Directory.CreateDirectory(Path.Combine(directory, "run"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return uid.Value;
@@ -679,7 +732,11 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cleaning up sandbox {SandboxId} failed")]
     private partial void LogCleanupFailed(Exception exception, string sandboxId);
 
-    private sealed record Instance(RunningSandbox Sandbox, Process Process, ISandboxCgroup Cgroup, OutputTail Stderr);
+    private sealed record Instance(RunningSandbox Sandbox, Process Process, ISandboxCgroup Cgroup, OutputTail Stderr)
+    {
+        /// <summary>slirp4netns of a sandbox with internet access.</summary>
+        public SandboxEgress? Egress { get; init; }
+    }
 }
 
 /// <summary>A sandbox did not come up; the message carries bwrap's own words.</summary>

@@ -26,6 +26,26 @@ public sealed record JailSandboxOptions
     /// <summary>How long a sandbox may take to answer its first ping.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Where workspaces and snapshots live (the driver's root must be its <see cref="Storage.IWorkspaceStorage.SandboxesDirectory"/>);
+    /// default plain directories under the root, with no disk limit.
+    /// </summary>
+    public Storage.IWorkspaceStorage? Storage { get; init; }
+
     /// <summary>PATH inside sandboxes (templates may override it).</summary>
     public string Path { get; init; } = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    /// <summary>slirp4netns, the user-mode NAT of sandboxes with internet access: a path, or a name looked up on PATH.</summary>
+    public string Slirp4netns { get; init; } = "slirp4netns";
+
+    /// <summary>nft, which loads the egress filter of sandboxes with internet access: a path, or a name on PATH (or /usr/sbin).</summary>
+    public string Nft { get; init; } = "nft";
+
+    /// <summary>
+    /// The network namespace slirp4netns connects out from (a path such as <c>/run/netns/NAME</c>);
+    /// default: the host's. A test and operator hook: tests point it at a namespace of their own, so
+    /// no packet of a sandbox ever leaves it; an operator may give sandbox egress a namespace with
+    /// its own routes and firewall. The sandbox's own filter applies either way.
+    /// </summary>
+    public string? EgressNetworkNamespace { get; init; }
 }

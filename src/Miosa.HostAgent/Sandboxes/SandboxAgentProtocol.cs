@@ -36,10 +36,15 @@ internal static class SandboxAgentProtocol
     public const byte KillAll = 0x0A;
     public const byte ConnectPort = 0x0B;
 
+    /// <summary>A shell on a pseudo-terminal: <c>[u32 cols][u32 rows]</c> + an exec payload (SandboxTerminal.cs).</summary>
+    public const byte Terminal = 0x0C;
+
     public const byte Stdin = 0x10;
     public const byte StdinEnd = 0x11;
     public const byte Data = 0x12;
     public const byte End = 0x13;
+    public const byte TerminalInput = 0x14;
+    public const byte TerminalResize = 0x15;
 
     public const byte ReplyOk = 0x80;
     public const byte ReplyPong = 0x81;

@@ -42,6 +42,9 @@ public interface ISandboxCgroup
 
     void Thaw();
 
+    /// <summary>Whether the freeze has completed (every process stopped); false when thawed, thawing or without a freezer.</summary>
+    bool IsFrozen();
+
     /// <summary>SIGKILLs every process, waits until the cgroup is empty and removes it.</summary>
     Task DestroyAsync(CancellationToken ct);
 }

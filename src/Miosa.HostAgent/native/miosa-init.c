@@ -8,7 +8,8 @@
  * (ping, background processes, whose exit codes only PID 1 can reap) and forks one handler per
  * connection for everything that streams (exec, files, port connections), so a long exec never
  * blocks a file read. A port connection turns its unix socket into a raw byte pipe to a TCP port
- * on the sandbox's own loopback: the host reaches sandbox ports without any IP route into it.
+ * on the sandbox's own loopback: the host reaches sandbox ports without any IP route into it. A
+ * terminal runs a shell on a pseudo-terminal: input and resize frames in, output frames out.
  *
  * Everything here runs with exactly the sandbox user's rights, so path rules are a contract of
  * the API (relative paths stay in /workspace), not a security boundary.
@@ -27,12 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,8 +49,9 @@
 enum {
     REQ_PING = 0x01, REQ_EXEC = 0x02, REQ_SPAWN = 0x03, REQ_PROCS = 0x04, REQ_KILL = 0x05,
     REQ_WRITE = 0x06, REQ_READ = 0x07, REQ_LIST = 0x08, REQ_DELETE = 0x09, REQ_KILL_ALL = 0x0A,
-    REQ_CONNECT = 0x0B,
+    REQ_CONNECT = 0x0B, REQ_PTY = 0x0C,
     IN_STDIN = 0x10, IN_STDIN_END = 0x11, IN_DATA = 0x12, IN_END = 0x13,
+    IN_PTY_INPUT = 0x14, IN_PTY_RESIZE = 0x15,
     REP_OK = 0x80, REP_PONG = 0x81, REP_STDOUT = 0x83, REP_STDERR = 0x84, REP_EXIT = 0x85,
     REP_SPAWNED = 0x86, REP_PROC = 0x87, REP_KILLED = 0x88, REP_DATA = 0x89, REP_ENTRY = 0x8A,
     REP_END = 0x8F, REP_ERROR = 0xFF,
@@ -988,6 +992,217 @@ static void handle_connect(int sock, const uint8_t *payload, uint32_t len) {
     close(tcp);
 }
 
+/* ---------- terminals ---------- */
+
+#define PTY_FRAME_MAX (64u * 1024) /* input frames from the host */
+#define PTY_DRAIN_MS 2000          /* after the shell exits: output still on its way */
+
+/* SIGKILLs every live process of a session (a terminal's shell, its jobs, their children); a few
+ * passes, since a process may fork while the first pass runs. Zombies are already gone. */
+static void kill_session(pid_t sid) {
+    for (int pass = 0; pass < 50; pass++) {
+        DIR *d = opendir("/proc");
+        if (!d) return;
+        int found = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            char *end;
+            long p = strtol(e->d_name, &end, 10);
+            if (*end || p <= 1 || p == getpid()) continue;
+            char path[64], stat_line[512];
+            snprintf(path, sizeof path, "/proc/%ld/stat", p);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue;
+            ssize_t n = read(fd, stat_line, sizeof stat_line - 1);
+            close(fd);
+            if (n <= 0) continue;
+            stat_line[n] = 0;
+            /* pid (comm) state ppid pgrp session ...: comm may hold anything, so parse after its last ')'. */
+            char *rp = strrchr(stat_line, ')');
+            char state;
+            int ppid, pgrp, session;
+            if (!rp || sscanf(rp + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) != 4) continue;
+            if (session == sid && state != 'Z' && state != 'X') { kill((pid_t)p, SIGKILL); found = 1; }
+        }
+        closedir(d);
+        if (!found) return;
+        poll(NULL, 0, 1);
+    }
+}
+
+/* The terminal side of a new pseudo-terminal, opened through the master (no /dev/pts lookup) when the kernel can. */
+static int open_pty_peer(int master) {
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+    int fd = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd >= 0 || errno != EINVAL) return fd;
+    char name[64];
+    if (ptsname_r(master, name, sizeof name) != 0) return -1;
+    return open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+}
+
+/*
+ * A terminal: [u32 cols][u32 rows] + an exec request. Runs the command as the leader of a new
+ * session on a fresh pseudo-terminal (its controlling terminal), answers OK with its pid, then
+ * streams: host IN_PTY_INPUT (bytes for the terminal) and IN_PTY_RESIZE ([u32 cols][u32 rows])
+ * frames in, REP_STDOUT frames out (the terminal's output, stdout and stderr alike), and REP_EXIT
+ * when the command has exited and its output is drained. Whatever is left of its session is
+ * killed when it exits, and everything of it when the host hangs up.
+ */
+static void handle_pty(int sock, const uint8_t *payload, uint32_t len) {
+    struct in in = {payload, payload + len, 0};
+    uint32_t cols = in_u32(&in), rows = in_u32(&in);
+    if (in.bad || cols < 1 || cols > 0xFFFF || rows < 1 || rows > 0xFFFF) {
+        send_error(sock, E_BAD_REQUEST, EINVAL, "bad terminal size");
+        return;
+    }
+    struct exec_req r;
+    if (parse_exec(in.p, (uint32_t)(in.end - in.p), &r) < 0) { send_error(sock, E_BAD_REQUEST, 0, "bad terminal request"); return; }
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) { send_error(sock, E_BUSY, errno, "cannot open a pseudo-terminal"); return; }
+    int slave = unlockpt(master) < 0 ? -1 : open_pty_peer(master);
+    if (slave < 0) { send_error(sock, E_BUSY, errno, "cannot open a pseudo-terminal"); close(master); return; }
+    struct winsize ws = {(unsigned short)rows, (unsigned short)cols, 0, 0};
+    ioctl(master, TIOCSWINSZ, &ws);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    int64_t started = now_us_mono();
+    pid_t pid = fork();
+    if (pid < 0) { send_error(sock, E_BUSY, errno, "cannot start process: the sandbox is at its process limit"); return; }
+    if (pid == 0) {
+        /* New session, this terminal as its controlling one; exec_child's own setsid then fails harmlessly. */
+        setsid();
+        ioctl(slave, TIOCSCTTY, 0);
+        exec_child(&r, slave, slave, slave);
+    }
+    close(slave);
+    uint8_t pidb[4];
+    put_u32(pidb, (uint32_t)pid);
+    int hung_up = send_frame(sock, REP_OK, pidb, 4) < 0;
+    set_nonblock(master);
+    set_nonblock(sock);
+
+    uint8_t *obuf = malloc(5 + OUT_CHUNK); /* an output frame being sent */
+    size_t olen = 0, ooff = 0;
+    uint8_t *rbuf = malloc(5 + PTY_FRAME_MAX); /* frames from the host, parsed from the front */
+    size_t rlen = 0, ioff = 0;                 /* ioff: bytes of the front input frame already written */
+    int exited = 0, status = 0, master_eof = 0;
+    int64_t exited_us = 0, drain_until = 0;
+    if (!obuf || !rbuf) hung_up = 1;
+
+    while (!hung_up) {
+        /* Frames at the front: resizes apply at once, input goes to the terminal as it takes it. */
+        int input_blocked = 0;
+        while (rlen >= 5) {
+            uint8_t t = rbuf[0];
+            uint32_t n = get_u32(rbuf + 1);
+            if (n > PTY_FRAME_MAX || (t != IN_PTY_INPUT && t != IN_PTY_RESIZE)) { hung_up = 1; break; }
+            if (rlen < 5 + n) break;
+            if (t == IN_PTY_RESIZE) {
+                struct in rs = {rbuf + 5, rbuf + 5 + n, 0};
+                uint32_t c = in_u32(&rs), w = in_u32(&rs);
+                if (!rs.bad && c >= 1 && c <= 0xFFFF && w >= 1 && w <= 0xFFFF) {
+                    struct winsize nws = {(unsigned short)w, (unsigned short)c, 0, 0};
+                    ioctl(master, TIOCSWINSZ, &nws); /* the kernel tells the foreground job (SIGWINCH) */
+                }
+                ioff = n;
+            } else if (ioff < n && !master_eof) {
+                ssize_t k = write(master, rbuf + 5 + ioff, n - ioff);
+                if (k > 0) ioff += (size_t)k;
+                else if (k < 0 && errno != EAGAIN && errno != EINTR) ioff = n; /* terminal gone: drop */
+                if (ioff < n) { input_blocked = 1; break; }
+            } else {
+                ioff = n;
+            }
+            memmove(rbuf, rbuf + 5 + n, rlen - 5 - n);
+            rlen -= 5 + n;
+            ioff = 0;
+        }
+        if (hung_up) break;
+        int64_t now = now_us_mono() / 1000;
+        /* Done when the command exited and its terminal is drained: every holder closed it, or the
+         * drain time is up (a process that left the session still holds it). */
+        if (exited && olen == 0 && (master_eof || now >= drain_until)) break;
+
+        struct pollfd fds[3];
+        int n = 0, i_master = -1, i_sig = -1;
+        short sev = POLLRDHUP;
+        if (!input_blocked && rlen < 5 + PTY_FRAME_MAX) sev |= POLLIN;
+        if (olen) sev |= POLLOUT;
+        fds[n++] = (struct pollfd){sock, sev, 0};
+        short mev = 0;
+        if (!master_eof && olen == 0) mev |= POLLIN;
+        if (!master_eof && input_blocked) mev |= POLLOUT;
+        if (mev) { fds[n] = (struct pollfd){master, mev, 0}; i_master = n++; }
+        if (!exited && sfd >= 0) { fds[n] = (struct pollfd){sfd, POLLIN, 0}; i_sig = n++; }
+        /* After the exit: output still to send waits for the host, else the drain time bounds the wait. */
+        int wait_ms = exited ? (olen ? -1 : (int)(drain_until > now ? drain_until - now : 0)) : sfd < 0 ? 10 : -1;
+        int pr = poll(fds, (nfds_t)n, wait_ms);
+        if (pr < 0 && errno != EINTR) break;
+
+        if (!exited && (pr <= 0 || (i_sig >= 0 && fds[i_sig].revents))) {
+            struct signalfd_siginfo si;
+            if (sfd >= 0) while (read(sfd, &si, sizeof si) > 0) {}
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                exited = 1;
+                exited_us = now_us_mono();
+                drain_until = exited_us / 1000 + PTY_DRAIN_MS;
+                /* The session ends with its shell: jobs left behind would hold the terminal open. */
+                kill_session(pid);
+            }
+        }
+        if (pr <= 0) continue;
+
+        short rev = fds[0].revents;
+        if (rev & (POLLHUP | POLLERR | POLLRDHUP)) { hung_up = 1; break; }
+        if (rev & POLLIN) {
+            ssize_t k = recv(sock, rbuf + rlen, 5 + PTY_FRAME_MAX - rlen, 0);
+            if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) { hung_up = 1; break; }
+            if (k > 0) rlen += (size_t)k;
+        }
+        if (olen && (rev & POLLOUT)) {
+            ssize_t k = send(sock, obuf + ooff, olen - ooff, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (k < 0 && errno != EAGAIN && errno != EINTR) { hung_up = 1; break; }
+            if (k > 0) { ooff += (size_t)k; if (ooff == olen) olen = ooff = 0; }
+        }
+        if (i_master >= 0 && olen == 0 && (fds[i_master].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t k = read(master, obuf + 5, OUT_CHUNK);
+            if (k > 0) {
+                obuf[0] = REP_STDOUT;
+                put_u32(obuf + 1, (uint32_t)k);
+                olen = 5 + (size_t)k;
+                ooff = 0;
+            } else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
+                master_eof = 1; /* EIO: no process holds the terminal any more */
+            }
+        }
+    }
+
+    free(obuf);
+    free(rbuf);
+    close(master);
+    if (hung_up || !exited) {
+        /* Nobody is left to use the terminal: its shell and everything it started go. */
+        kill_session(pid);
+        kill(-pid, SIGKILL);
+        if (!exited) {
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        }
+        if (hung_up) return;
+    }
+    int fl = fcntl(sock, F_GETFL);
+    if (fl >= 0) fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
+    uint8_t fin[13];
+    put_u32(fin, (uint32_t)exit_code(status));
+    fin[4] = 0;
+    put_u64(fin + 5, (uint64_t)((exited_us ? exited_us : now_us_mono()) - started));
+    send_frame(sock, REP_EXIT, fin, sizeof fin);
+}
+
 /* ---------- PID 1 ---------- */
 
 static void reap(void) {
@@ -1031,7 +1246,7 @@ static void serve_connection(int conn, int sfd) {
     case REQ_PROCS: handle_procs(conn); break;
     case REQ_KILL: handle_kill(conn, payload, len); break;
     case REQ_KILL_ALL: kill_all(); send_frame(conn, REP_OK, NULL, 0); break;
-    case REQ_EXEC: case REQ_WRITE: case REQ_READ: case REQ_LIST: case REQ_DELETE: case REQ_CONNECT: {
+    case REQ_EXEC: case REQ_WRITE: case REQ_READ: case REQ_LIST: case REQ_DELETE: case REQ_CONNECT: case REQ_PTY: {
         pid_t pid = fork();
         if (pid < 0) { send_error(conn, E_BUSY, errno, "the sandbox is at its process limit"); break; }
         if (pid == 0) {
@@ -1045,6 +1260,7 @@ static void serve_connection(int conn, int sfd) {
             else if (type == REQ_READ) handle_read(conn, payload, len);
             else if (type == REQ_LIST) handle_list(conn, payload, len);
             else if (type == REQ_CONNECT) handle_connect(conn, payload, len);
+            else if (type == REQ_PTY) handle_pty(conn, payload, len);
             else handle_delete(conn, payload, len);
             _exit(0);
         }
