@@ -11,7 +11,7 @@ public sealed record EdgeBenchOptions
     public int Previews { get; init; } = 50;
     public int EdgeRounds { get; init; } = 20;
     public int Routes { get; init; } = 10_000;
-    public int FillSandboxes { get; init; } = 20;
+    public int FillSandboxes { get; init; } = 100;
     public string App { get; init; } = "python";
     public bool SkipRoutes { get; init; }
     public bool SkipInProcess { get; init; }
@@ -52,31 +52,29 @@ public sealed record EdgeBenchOptions
                 Previews = 10,
                 EdgeRounds = 5,
                 Routes = 1000,
-                FillSandboxes = 5,
+                FillSandboxes = 10,
             }
             : new EdgeBenchOptions();
-        for (var i = 0; i < args.Length; i++)
+        for (var a = new ArgReader(args); a.Next();)
         {
-            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            int Count() => int.TryParse(Value(), out var n) && n > 0 ? n : throw new ArgumentException($"{args[i]} needs a positive number");
-            options = args[i] switch
+            options = a.Current switch
             {
                 "--quick" => options,
-                "--clients" => options with { Clients = Count() },
-                "--requests" => options with { Requests = Count() },
-                "--rounds" => options with { Rounds = Count() },
-                "--warmup" => options with { Warmup = int.TryParse(Value(), out var w) && w >= 0 ? w : throw new ArgumentException("--warmup needs a number") },
-                "--sequential" => options with { Sequential = Count() },
-                "--app" => options with { App = Value() is "python" or "node" ? args[i] : throw new ArgumentException("--app is python or node") },
-                "--previews" => options with { Previews = Count() },
-                "--edge-rounds" => options with { EdgeRounds = Count() },
-                "--routes" => options with { Routes = Count() },
-                "--fill-sandboxes" => options with { FillSandboxes = Count() },
+                "--clients" => options with { Clients = a.Count() },
+                "--requests" => options with { Requests = a.Count() },
+                "--rounds" => options with { Rounds = a.Count() },
+                "--warmup" => options with { Warmup = int.TryParse(a.Value(), out var w) && w >= 0 ? w : throw new ArgumentException("--warmup needs a number") },
+                "--sequential" => options with { Sequential = a.Count() },
+                "--app" => options with { App = a.Value() is "python" or "node" ? a.Current : throw new ArgumentException("--app is python or node") },
+                "--previews" => options with { Previews = a.Count() },
+                "--edge-rounds" => options with { EdgeRounds = a.Count() },
+                "--routes" => options with { Routes = a.Count() },
+                "--fill-sandboxes" => options with { FillSandboxes = a.Count() },
                 "--skip-routes" => options with { SkipRoutes = true },
                 "--skip-in-process" => options with { SkipInProcess = true },
-                "--api-dll" => options with { ApiDll = Path.GetFullPath(Value()) },
-                "--markdown" => options with { MarkdownPath = Path.GetFullPath(Value()) },
-                _ => throw new ArgumentException($"unknown option {args[i]}"),
+                "--api-dll" => options with { ApiDll = Path.GetFullPath(a.Value()) },
+                "--markdown" => options with { MarkdownPath = Path.GetFullPath(a.Value()) },
+                _ => throw a.Unknown(),
             };
         }
         return options;

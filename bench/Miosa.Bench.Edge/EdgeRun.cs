@@ -18,8 +18,8 @@ public sealed class EdgeRun(EdgeBenchOptions options, ResultTable table)
 
     public EdgeBenchOptions Options { get; } = options;
     public ResultTable Table { get; } = table;
-    public NodeProcess? Node { get; set; }
-    public NodeProcess? EdgeNode { get; set; }
+    public MiosaNode? Node { get; set; }
+    public MiosaNode? EdgeNode { get; set; }
     public EdgeApi? Api { get; set; }
     public string? AppSandbox { get; set; }
     public Preview? AppPreview { get; set; }
@@ -30,9 +30,9 @@ public sealed class EdgeRun(EdgeBenchOptions options, ResultTable table)
     public string? NodeOutput { get; set; }
     public string? EdgeNodeOutput { get; set; }
 
-    public NodeProcess RequireNode() => Node is { HasExited: false } node ? node : throw new InvalidOperationException("the node is not running");
+    public MiosaNode RequireNode() => Node is { HasExited: false } node ? node : throw new InvalidOperationException("the node is not running");
 
-    public NodeProcess RequireEdgeNode() =>
+    public MiosaNode RequireEdgeNode() =>
         EdgeNode is { HasExited: false } node ? node : throw new InvalidOperationException("the edge-only node is not running");
 
     public EdgeApi RequireApi() => Api ?? throw new InvalidOperationException("the node did not start");
@@ -71,7 +71,10 @@ public sealed class EdgeRun(EdgeBenchOptions options, ResultTable table)
             PreviewPath.ThroughBridge("(c) port bridge", AgentSocket, AppPort));
     }
 
-    public static void Log(string line) => Console.Error.WriteLine($"bench: {line}");
+    public static void Log(string line) => BenchMain.Log(line);
+
+    /// <summary>The edge nodes' temp data dirs start with this.</summary>
+    public const string DataDirPrefix = "miosa-bench-edge-";
 
     /// <summary>Runs the operation for 0..count-1 with at most `concurrency` at once; throws the first failure after all ran.</summary>
     public static async Task<TimeSpan> InParallelAsync(int count, int concurrency, Func<int, CancellationToken, Task> operation, CancellationToken ct)

@@ -156,11 +156,11 @@ public static class LargeRouteTable
     {
         var node = run.RequireNode();
         var timeout = TimeSpan.FromSeconds(30);
-        var late = new NodeProcess(node.Dll, "bench-edge-late", node.ClusterSecret, new()
+        var late = new MiosaNode(node.Dll, "bench-edge-late", node.ClusterSecret, new()
         {
             ["MIOSA_ROLES"] = "edge",
             ["MIOSA_SEEDS"] = $"akka.tcp://miosa@127.0.0.1:{node.AkkaPort}",
-        });
+        }, EdgeRun.DataDirPrefix);
         var oversizedBefore = node.OutputLines("oversized").Count;
         try
         {

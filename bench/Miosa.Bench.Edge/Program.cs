@@ -1,37 +1,12 @@
 using System.Diagnostics;
 using System.Net;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Miosa.Bench;
 using Miosa.Bench.Edge;
 
-if (args.Contains("--help") || args.Contains("-h"))
-{
-    Console.WriteLine(EdgeBenchOptions.Usage);
-    return 0;
-}
-
-EdgeBenchOptions options;
-try
-{
-    options = EdgeBenchOptions.Parse(args);
-}
-catch (ArgumentException e)
-{
-    Console.Error.WriteLine($"bench: {e.Message}\n{EdgeBenchOptions.Usage}");
-    return 2;
-}
-
-using var stop = new CancellationTokenSource();
-void Interrupt(PosixSignalContext context)
-{
-    context.Cancel = true;
-    EdgeRun.Log("interrupted: cleaning up");
-    stop.Cancel();
-}
-using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
-using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
-var ct = stop.Token;
+if (!BenchMain.TryParse(args, EdgeBenchOptions.Usage, EdgeBenchOptions.Parse, out var options, out var exitCode)) return exitCode;
+using var interruption = BenchMain.OnInterrupt();
+var ct = interruption.Token;
 
 var startedAt = DateTimeOffset.UtcNow;
 var stepBudget = TimeSpan.FromMinutes(10);
@@ -39,7 +14,7 @@ var machine = $"{Environment.ProcessorCount} cores ({CpuModel()}), Linux {File.R
               $"{MemAvailableGb():F1} GB available, .NET {Environment.Version}";
 var table = new ResultTable();
 var run = new EdgeRun(options, table);
-var startLoad = LoadAverage();
+var startLoad = BenchMain.LoadAverage();
 EdgeRun.Log($"{machine}; load average {startLoad}");
 table.Note($"app in the sandbox: {SandboxApp.Describe(options.App)}; sandbox at API defaults (1 CPU, 512 MB)");
 if (options.Quick) table.Note("--quick: small counts, a smoke run rather than a measurement");
@@ -51,16 +26,16 @@ try
     var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
     try
     {
-        var dll = NodeProcess.LocateDll(options.ApiDll);
+        var dll = MiosaNode.LocateDll(options.ApiDll);
         EdgeRun.Log($"starting {dll} (api, edge, host)");
-        run.Node = new NodeProcess(dll, "bench-edge-node", secret);
+        run.Node = new MiosaNode(dll, "bench-edge-node", secret, dataDirPrefix: EdgeRun.DataDirPrefix);
         await run.Node.StartAsync(ct);
         EdgeRun.Log($"starting an edge-only node joined to it");
-        run.EdgeNode = new NodeProcess(dll, "bench-edge-only", secret, new()
+        run.EdgeNode = new MiosaNode(dll, "bench-edge-only", secret, new()
         {
             ["MIOSA_ROLES"] = "edge",
             ["MIOSA_SEEDS"] = $"akka.tcp://miosa@127.0.0.1:{run.Node.AkkaPort}",
-        });
+        }, EdgeRun.DataDirPrefix);
         await run.EdgeNode.StartAsync(ct);
         http = run.Node.Client();
         run.Api = new EdgeApi(http);
@@ -104,22 +79,7 @@ try
         foreach (var (name, step) in steps)
         {
             EdgeRun.Log($"measuring {name}");
-            var started = Stopwatch.GetTimestamp();
-            using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            budget.CancelAfter(stepBudget);
-            try
-            {
-                await step(run, budget.Token);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                table.Failed(name, "", new TimeoutException($"{name} did not finish within {stepBudget.TotalMinutes} minutes"));
-            }
-            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-            {
-                table.Failed(name, "", e);
-            }
-            EdgeRun.Log($"{name} took {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
+            await BenchMain.StepAsync(name, name, table, stepBudget, token => step(run, token), ct);
             if (run.Node is { HasExited: true } || run.EdgeNode is { HasExited: true })
             {
                 table.Note($"a node exited during {name}");
@@ -137,19 +97,8 @@ finally
     await CleanUpAsync(run, http);
 }
 
-var markdown = Report(run, startedAt, machine, args, $"{startLoad} at start, {LoadAverage()} at the end");
-Console.WriteLine(markdown);
-var path = options.MarkdownPath ?? DefaultReportPath(startedAt);
-try
-{
-    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-    await File.WriteAllTextAsync(path, markdown, CancellationToken.None);
-    EdgeRun.Log($"wrote {path}");
-}
-catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-{
-    EdgeRun.Log($"could not write {path}: {e.Message}");
-}
+var markdown = Report(run, startedAt, machine, args, $"{startLoad} at start, {BenchMain.LoadAverage()} at the end");
+await BenchMain.PrintAndWriteAsync(markdown, options.MarkdownPath ?? BenchMain.DefaultReportPath("edge-", startedAt));
 return ct.IsCancellationRequested ? 130 : 0;
 
 static async Task CleanUpAsync(EdgeRun run, HttpClient? http)
@@ -181,8 +130,6 @@ static async Task CleanUpAsync(EdgeRun run, HttpClient? http)
     }
 }
 
-static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-
 static string CpuModel() =>
     File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown CPU";
 
@@ -202,7 +149,7 @@ static string Report(EdgeRun run, DateTimeOffset startedAt, string machine, stri
         - command: `{command}`
         - machine: {machine}
         - load average (1, 5, 15 min): {load}
-        - commit: {Commit()}
+        - commit: {BenchMain.Commit()}
 
         {run.Table.ToMarkdown()}
         """;
@@ -211,35 +158,4 @@ static string Report(EdgeRun run, DateTimeOffset startedAt, string machine, stri
     if (run.Table.HasErrors && run.EdgeNodeOutput is { Length: > 0 } edgeOutput)
         text += $"\nLast lines of the edge-only node's output:\n\n```\n{edgeOutput}\n```\n";
     return text;
-}
-
-static string Commit()
-{
-    static string? Git(params string[] args)
-    {
-        try
-        {
-            using var git = Process.Start(new ProcessStartInfo("git", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            var output = git.StandardOutput.ReadToEnd().Trim();
-            git.WaitForExit();
-            return git.ExitCode == 0 ? output : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
-    }
-    var head = Git("rev-parse", "--short", "HEAD");
-    if (head is null) return "unknown";
-    return Git("status", "--porcelain") is { Length: > 0 } ? $"{head} + uncommitted changes" : head;
-}
-
-static string DefaultReportPath(DateTimeOffset startedAt)
-{
-    for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-    {
-        if (File.Exists(Path.Combine(dir.FullName, "Miosa.sln")))
-            return Path.Combine(dir.FullName, "bench", "results", $"edge-{startedAt:yyyyMMdd-HHmmss}.md");
-    }
-    return Path.Combine(Environment.CurrentDirectory, $"miosa-bench-edge-{startedAt:yyyyMMdd-HHmmss}.md");
 }

@@ -12,6 +12,7 @@ public sealed record BenchOptions
     public int UsageUsers { get; init; } = 50;
     public int UsageDays { get; init; } = 30;
     public int UsageWindowMinutes { get; init; } = 5;
+    public int? UsageWindowSeconds { get; init; }
     public int UsageApplied { get; init; } = 2_000;
     public int RollupRuns { get; init; } = 20;
     public bool SkipLists { get; init; }
@@ -22,6 +23,12 @@ public sealed record BenchOptions
     public string? Postgres { get; init; }
     public string? Dir { get; init; }
     public string? MarkdownPath { get; init; }
+
+    /// <summary>One usage window: --usage-window-seconds if given, else --usage-window-min.</summary>
+    public TimeSpan UsageWindow => UsageWindowSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : TimeSpan.FromMinutes(UsageWindowMinutes);
+
+    /// <summary>The window as the results table names it: "5 min", "30 s".</summary>
+    public string UsageWindowLabel => UsageWindowSeconds is { } seconds ? $"{seconds} s" : $"{UsageWindowMinutes} min";
 
     public const string Usage = """
         usage: dotnet run -c Release --project bench/Miosa.Bench.ReadModels -- [options]
@@ -41,6 +48,7 @@ public sealed record BenchOptions
           --usage-sandboxes N    sandboxes with usage windows (200)
           --usage-days N         days of usage windows (30)
           --usage-window-min N   window length in minutes (5)
+          --usage-window-seconds N  window length in seconds, instead of --usage-window-min (the node meters every 30)
           --rollup-runs N        rollup queries per figure (20)
           --markdown PATH        also write the table as Markdown (default: bench/results/readmodels-<utc time>.md)
         """;
@@ -63,35 +71,34 @@ public sealed record BenchOptions
                 RollupRuns = 5,
             }
             : new BenchOptions();
-        for (var i = 0; i < args.Length; i++)
+        for (var a = new ArgReader(args); a.Next();)
         {
-            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            int Count() => int.TryParse(Value(), out var n) && n > 0 ? n : throw new ArgumentException($"{args[i]} needs a positive number");
-            options = args[i] switch
+            options = a.Current switch
             {
                 "--quick" => options,
-                "--postgres" => options with { Postgres = Value() },
+                "--postgres" => options with { Postgres = a.Value() },
                 "--postgres-only" => options with { SkipSqlite = true },
-                "--dir" => options with { Dir = Path.GetFullPath(Value()) },
+                "--dir" => options with { Dir = Path.GetFullPath(a.Value()) },
                 "--skip-lists" => options with { SkipLists = true },
                 "--skip-projection" => options with { SkipProjection = true },
                 "--skip-usage" => options with { SkipUsage = true },
-                "--sandboxes" => options with { Sandboxes = Count() },
-                "--users" => options with { Users = Count() },
-                "--applied" => options with { AppliedSandboxes = Count() },
-                "--queries" => options with { Queries = Count() },
-                "--burst-sandboxes" => options with { BurstSandboxes = Count() },
-                "--usage-sandboxes" => options with { UsageSandboxes = Count() },
-                "--usage-days" => options with { UsageDays = Count() },
-                "--usage-window-min" => options with { UsageWindowMinutes = Count() },
-                "--rollup-runs" => options with { RollupRuns = Count() },
-                "--markdown" => options with { MarkdownPath = Path.GetFullPath(Value()) },
-                _ => throw new ArgumentException($"unknown option {args[i]}"),
+                "--sandboxes" => options with { Sandboxes = a.Count() },
+                "--users" => options with { Users = a.Count() },
+                "--applied" => options with { AppliedSandboxes = a.Count() },
+                "--queries" => options with { Queries = a.Count() },
+                "--burst-sandboxes" => options with { BurstSandboxes = a.Count() },
+                "--usage-sandboxes" => options with { UsageSandboxes = a.Count() },
+                "--usage-days" => options with { UsageDays = a.Count() },
+                "--usage-window-min" => options with { UsageWindowMinutes = a.Count() },
+                "--usage-window-seconds" => options with { UsageWindowSeconds = a.Count() },
+                "--rollup-runs" => options with { RollupRuns = a.Count() },
+                "--markdown" => options with { MarkdownPath = Path.GetFullPath(a.Value()) },
+                _ => throw a.Unknown(),
             };
         }
         if (options.SkipSqlite && options.Postgres is null) throw new ArgumentException("--postgres-only needs --postgres");
         if (options.AppliedSandboxes > options.Sandboxes) options = options with { AppliedSandboxes = options.Sandboxes };
-        if (options.UsageWindowMinutes > options.UsageDays * 24 * 60) throw new ArgumentException("--usage-window-min is longer than --usage-days");
+        if (options.UsageWindow > TimeSpan.FromDays(options.UsageDays)) throw new ArgumentException("the usage window is longer than --usage-days");
         return options;
     }
 }

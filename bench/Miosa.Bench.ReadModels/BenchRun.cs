@@ -6,5 +6,5 @@ public sealed record BenchRun(Engine Engine, BenchJournal Journal, BenchOptions 
     /// <summary>A metric's name with the engine it was measured on.</summary>
     public string Metric(string text) => $"{Engine.Name}: {text}";
 
-    public static void Log(string line) => Console.Error.WriteLine($"bench: {line}");
+    public static void Log(string line) => BenchMain.Log(line);
 }

@@ -1,42 +1,17 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Miosa.Bench;
 using Miosa.Bench.ReadModels;
 
-if (args.Contains("--help") || args.Contains("-h"))
-{
-    Console.WriteLine(BenchOptions.Usage);
-    return 0;
-}
-
-BenchOptions options;
-try
-{
-    options = BenchOptions.Parse(args);
-}
-catch (ArgumentException e)
-{
-    Console.Error.WriteLine($"bench: {e.Message}\n{BenchOptions.Usage}");
-    return 2;
-}
-
-using var stop = new CancellationTokenSource();
-void Interrupt(PosixSignalContext context)
-{
-    context.Cancel = true;
-    BenchRun.Log("interrupted: cleaning up");
-    stop.Cancel();
-}
-using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
-using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
-var ct = stop.Token;
+if (!BenchMain.TryParse(args, BenchOptions.Usage, BenchOptions.Parse, out var options, out var exitCode)) return exitCode;
+using var interruption = BenchMain.OnInterrupt();
+var ct = interruption.Token;
 
 var startedAt = DateTimeOffset.UtcNow;
 var runStarted = Stopwatch.GetTimestamp();
 var stepBudget = TimeSpan.FromMinutes(10);
 var machine = $"{Environment.ProcessorCount} cores, Linux {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}, .NET {Environment.Version}";
-var table = new ResultTable();
-var startLoad = LoadAverage();
+var table = new ResultTable("measured", ratioColumn: false, verbose: true);
+var startLoad = BenchMain.LoadAverage();
 var places = new List<string>();
 BenchRun.Log($"{machine}; load average {startLoad}");
 if (options.Quick) table.Note("--quick: small counts, a smoke run rather than a measurement");
@@ -74,22 +49,7 @@ try
                 if (places.Count == 0 || !places[^1].StartsWith(engineName, StringComparison.Ordinal))
                     places.Add($"{engineName}: {engine.Where} (a new one for each measurement)");
                 var run = new BenchRun(engine, journal, options, table);
-                var started = Stopwatch.GetTimestamp();
-                using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                budget.CancelAfter(stepBudget);
-                try
-                {
-                    await step(run, budget.Token);
-                }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-                {
-                    table.Failed(metric, "", new TimeoutException($"{name} did not finish within {stepBudget.TotalMinutes} minutes"));
-                }
-                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-                {
-                    table.Failed(metric, "", e);
-                }
-                BenchRun.Log($"{metric} took {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
+                await BenchMain.StepAsync(name, metric, table, stepBudget, token => step(run, token), ct);
             }
         }
     }
@@ -99,22 +59,9 @@ catch (OperationCanceledException) when (ct.IsCancellationRequested)
     table.Note("interrupted before the end");
 }
 
-var markdown = Report(table, startedAt, Stopwatch.GetElapsedTime(runStarted), machine, places, args, $"{startLoad} at start, {LoadAverage()} at the end");
-Console.WriteLine(markdown);
-var path = options.MarkdownPath ?? DefaultReportPath(startedAt);
-try
-{
-    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-    await File.WriteAllTextAsync(path, markdown, CancellationToken.None);
-    BenchRun.Log($"wrote {path}");
-}
-catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-{
-    BenchRun.Log($"could not write {path}: {e.Message}");
-}
+var markdown = Report(table, startedAt, Stopwatch.GetElapsedTime(runStarted), machine, places, args, $"{startLoad} at start, {BenchMain.LoadAverage()} at the end");
+await BenchMain.PrintAndWriteAsync(markdown, options.MarkdownPath ?? BenchMain.DefaultReportPath("readmodels-", startedAt));
 return ct.IsCancellationRequested ? 130 : table.HasErrors ? 1 : 0;
-
-static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
 
 static string Report(ResultTable table, DateTimeOffset startedAt, TimeSpan took, string machine, List<string> places, string[] args, string load)
 {
@@ -130,39 +77,8 @@ static string Report(ResultTable table, DateTimeOffset startedAt, TimeSpan took,
         - databases: {databases}
         - load average (1, 5, 15 min): {load}
         - run time: {took.TotalSeconds:F0} s
-        - commit: {Commit()}
+        - commit: {BenchMain.Commit()}
 
         {table.ToMarkdown()}
         """;
-}
-
-static string Commit()
-{
-    static string? Git(params string[] args)
-    {
-        try
-        {
-            using var git = Process.Start(new ProcessStartInfo("git", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            var output = git.StandardOutput.ReadToEnd().Trim();
-            git.WaitForExit();
-            return git.ExitCode == 0 ? output : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
-    }
-    var head = Git("rev-parse", "--short", "HEAD");
-    if (head is null) return "unknown";
-    return Git("status", "--porcelain") is { Length: > 0 } ? $"{head} + uncommitted changes" : head;
-}
-
-static string DefaultReportPath(DateTimeOffset startedAt)
-{
-    for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-    {
-        if (File.Exists(Path.Combine(dir.FullName, "Miosa.sln")))
-            return Path.Combine(dir.FullName, "bench", "results", $"readmodels-{startedAt:yyyyMMdd-HHmmss}.md");
-    }
-    return Path.Combine(Environment.CurrentDirectory, $"miosa-bench-readmodels-{startedAt:yyyyMMdd-HHmmss}.md");
 }

@@ -86,7 +86,7 @@ public static class ProjectionLag
             lag is { } l ? $"{Ms(l)} ({backlog:N0} events still to apply at the last ack)" : $"not caught up within {CatchUpLimit.TotalMinutes} min ({backlog:N0} behind at the last ack)",
             $"`ListProjections.CaughtUpAsync(\"sandbox\")` returned {(caughtUp ? "true" : "false")} after {Ms(caughtUpReturned)}" +
             (caughtUp ? "" : $" (it waits {ListProjections.MaxWait.TotalSeconds:0} s at most; the API answers 503)"),
-            ResultTable.Goal($"< {GoalLagMs / 1000:0} s", lag is { } g && g.TotalMilliseconds < GoalLagMs));
+            goal: ResultTable.Goal($"< {GoalLagMs / 1000:0} s", lag is { } g && g.TotalMilliseconds < GoalLagMs));
     }
 
     /// <summary>

@@ -13,16 +13,15 @@ var fileKb = 100;
 var repeat = 5;
 string? markdown = null;
 string? apiDll = null;
-for (var i = 0; i < args.Length; i++)
+for (var a = new ArgReader(args); a.Next();)
 {
-    string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-    switch (args[i])
+    switch (a.Current)
     {
-        case "--files": files = int.Parse(Value(), CultureInfo.InvariantCulture); break;
-        case "--file-kb": fileKb = int.Parse(Value(), CultureInfo.InvariantCulture); break;
-        case "--repeat": repeat = int.Parse(Value(), CultureInfo.InvariantCulture); break;
-        case "--markdown": markdown = Value(); break;
-        case "--api-dll": apiDll = Value(); break;
+        case "--files": files = int.Parse(a.Value(), CultureInfo.InvariantCulture); break;
+        case "--file-kb": fileKb = int.Parse(a.Value(), CultureInfo.InvariantCulture); break;
+        case "--repeat": repeat = int.Parse(a.Value(), CultureInfo.InvariantCulture); break;
+        case "--markdown": markdown = a.Value(); break;
+        case "--api-dll": apiDll = a.Value(); break;
         default:
             Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Miosa.Bench.Snapshots -- [--files N] [--file-kb K] [--repeat R] [--markdown PATH] [--api-dll PATH]");
             return 2;
@@ -221,4 +220,4 @@ static string ResultsDirectory()
     return Directory.GetCurrentDirectory();
 }
 
-static void Log(string line) => Console.Error.WriteLine($"bench: {line}");
+static void Log(string line) => BenchMain.Log(line);

@@ -13,6 +13,10 @@ public sealed record BenchOptions
     public int SmallFileRepeats { get; init; } = 20;
     public long LargeFileBytes { get; init; } = 200_000_000;
     public int LargeFileRepeats { get; init; } = 3;
+    public int SuspendRounds { get; init; } = 50;
+    public int SuspendedCount { get; init; } = 100;
+    public int CpuSeconds { get; init; } = 10;
+    public string Suite { get; init; } = "node";
     public bool SkipConcurrent { get; init; }
     public bool SkipIdle { get; init; }
     public bool SkipFiles { get; init; }
@@ -26,6 +30,8 @@ public sealed record BenchOptions
         usage: dotnet run -c Release --project bench/Miosa.Bench -- [options]
 
           --quick              small counts and a 20 MB large file (a smoke run, not a measurement)
+          --suite NAME         node (default: create, exec, files, idle memory, 500 alive) or
+                               suspend (suspend/resume latency, resume on traffic, CPU and memory of suspended sandboxes)
           --skip-500           skip the 500 concurrent sandboxes
           --skip-idle          skip the memory of 200 idle sandboxes
           --skip-files         skip file upload/download throughput
@@ -34,6 +40,9 @@ public sealed record BenchOptions
           --idle-n N           idle sandboxes for the memory figure (200)
           --concurrent-n N     sandboxes alive at once (500)
           --large-mb N         size of the large file in MB (200)
+          --suspend-n N        suspend/resume rounds, and exec rounds on a suspended sandbox (50; suite suspend)
+          --suspended-n N      sandboxes suspended at once for their CPU and memory (100; suite suspend)
+          --cpu-seconds N      how long their CPU is read, suspended and running idle (10; suite suspend)
           --memory-mb N        ask for resources.memory_mb N on every create (default: the API's default)
           --api-dll PATH       the Miosa.Api.dll to start (default: the one built next to the harness)
           --docker-image NAME  image for the docker run baseline (default: the first local image)
@@ -53,28 +62,33 @@ public sealed record BenchOptions
                 SmallFileRepeats = 5,
                 LargeFileBytes = 20_000_000,
                 LargeFileRepeats = 2,
+                SuspendRounds = 10,
+                SuspendedCount = 10,
+                CpuSeconds = 3,
             }
             : new BenchOptions();
-        for (var i = 0; i < args.Length; i++)
+        for (var a = new ArgReader(args); a.Next();)
         {
-            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            int Count() => int.TryParse(Value(), out var n) && n > 0 ? n : throw new ArgumentException($"{args[i]} needs a positive number");
-            options = args[i] switch
+            options = a.Current switch
             {
                 "--quick" => options,
+                "--suite" => options with { Suite = a.Value() switch { "node" => "node", "suspend" => "suspend", _ => throw new ArgumentException("--suite is node or suspend") } },
+                "--suspend-n" => options with { SuspendRounds = a.Count() },
+                "--suspended-n" => options with { SuspendedCount = a.Count() },
+                "--cpu-seconds" => options with { CpuSeconds = a.Count() },
                 "--skip-500" => options with { SkipConcurrent = true },
                 "--skip-idle" => options with { SkipIdle = true },
                 "--skip-files" => options with { SkipFiles = true },
-                "--create-n" => options with { CreateCount = Count() },
-                "--exec-n" => options with { ExecCount = Count() },
-                "--idle-n" => options with { IdleCount = Count() },
-                "--concurrent-n" => options with { ConcurrentCount = Count() },
-                "--large-mb" => options with { LargeFileBytes = Count() * 1_000_000L },
-                "--memory-mb" => options with { MemoryMb = Count() },
-                "--api-dll" => options with { ApiDll = Path.GetFullPath(Value()) },
-                "--docker-image" => options with { DockerImage = Value() },
-                "--markdown" => options with { MarkdownPath = Path.GetFullPath(Value()) },
-                _ => throw new ArgumentException($"unknown option {args[i]}"),
+                "--create-n" => options with { CreateCount = a.Count() },
+                "--exec-n" => options with { ExecCount = a.Count() },
+                "--idle-n" => options with { IdleCount = a.Count() },
+                "--concurrent-n" => options with { ConcurrentCount = a.Count() },
+                "--large-mb" => options with { LargeFileBytes = a.Count() * 1_000_000L },
+                "--memory-mb" => options with { MemoryMb = a.Count() },
+                "--api-dll" => options with { ApiDll = Path.GetFullPath(a.Value()) },
+                "--docker-image" => options with { DockerImage = a.Value() },
+                "--markdown" => options with { MarkdownPath = Path.GetFullPath(a.Value()) },
+                _ => throw a.Unknown(),
             };
         }
         return options;

@@ -27,7 +27,7 @@ public sealed class BenchRun(BenchOptions options, ResultTable table, string scr
     public MiosaNode RequireNode() =>
         Node is { HasExited: false } node ? node : throw new InvalidOperationException("the node is not running");
 
-    public static void Log(string line) => Console.Error.WriteLine($"bench: {line}");
+    public static void Log(string line) => BenchMain.Log(line);
 
     /// <summary>
     /// Runs the operation for 0..count-1 with at most `concurrency` at once; collects failures

@@ -1,34 +1,9 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Miosa.Bench;
 
-if (args.Contains("--help") || args.Contains("-h"))
-{
-    Console.WriteLine(BenchOptions.Usage);
-    return 0;
-}
-
-BenchOptions options;
-try
-{
-    options = BenchOptions.Parse(args);
-}
-catch (ArgumentException e)
-{
-    Console.Error.WriteLine($"bench: {e.Message}\n{BenchOptions.Usage}");
-    return 2;
-}
-
-using var stop = new CancellationTokenSource();
-void Interrupt(PosixSignalContext context)
-{
-    context.Cancel = true;
-    BenchRun.Log("interrupted: cleaning up");
-    stop.Cancel();
-}
-using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Interrupt);
-using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Interrupt);
-var ct = stop.Token;
+if (!BenchMain.TryParse(args, BenchOptions.Usage, BenchOptions.Parse, out var options, out var exitCode)) return exitCode;
+using var interruption = BenchMain.OnInterrupt();
+var ct = interruption.Token;
 
 var startedAt = DateTimeOffset.UtcNow;
 var stepBudget = TimeSpan.FromMinutes(20);
@@ -37,7 +12,7 @@ var machine = $"{Environment.ProcessorCount} cores, Linux {File.ReadAllText("/pr
 var table = new ResultTable();
 var scratch = Directory.CreateTempSubdirectory("miosa-bench-files-").FullName;
 var run = new BenchRun(options, table, scratch);
-var startLoad = LoadAverage();
+var startLoad = BenchMain.LoadAverage();
 BenchRun.Log($"{machine}; load average {startLoad}");
 if (options.MemoryMb is { } memoryMb) table.Note($"every sandbox is created with resources.memory_mb = {memoryMb}");
 if (options.Quick) table.Note("--quick: small counts, a smoke run rather than a measurement");
@@ -46,14 +21,17 @@ if (Environment.UserName != "root") table.Note($"running as {Environment.UserNam
 HttpClient? http = null;
 try
 {
-    try
+    if (options.Suite == "node")
     {
-        run.BwrapTrue = await Baselines.SpawnAsync("bwrap", Baselines.BwrapTrue, Math.Max(options.CreateCount, 50), ct);
-        table.Add($"bare `bwrap … true` spawn p50 / p99 (n={run.BwrapTrue.Count})", $"{Latencies.Ms(run.BwrapTrue.P50)} / {Latencies.Ms(run.BwrapTrue.P99)}");
-    }
-    catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-    {
-        table.Failed("bare `bwrap … true` spawn", "", e);
+        try
+        {
+            run.BwrapTrue = await Baselines.SpawnAsync("bwrap", Baselines.BwrapTrue, Math.Max(options.CreateCount, 50), ct);
+            table.Add($"bare `bwrap … true` spawn p50 / p99 (n={run.BwrapTrue.Count})", $"{Latencies.Ms(run.BwrapTrue.P50)} / {Latencies.Ms(run.BwrapTrue.P99)}");
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            table.Failed("bare `bwrap … true` spawn", "", e);
+        }
     }
 
     try
@@ -90,33 +68,25 @@ try
         }
     }
 
-    var steps = new List<(string Name, Func<BenchRun, CancellationToken, Task> Step)>
+    var steps = new List<(string Name, Func<BenchRun, CancellationToken, Task> Step)>();
+    if (options.Suite == "suspend")
     {
-        ("sandbox create latency", CreateLatency.RunAsync),
-        ("exec round trip", ExecRoundTrip.RunAsync),
-    };
-    if (!options.SkipFiles) steps.Add(("file throughput", FileThroughput.RunAsync));
-    if (!options.SkipIdle) steps.Add(("idle sandbox memory", IdleMemory.RunAsync));
-    if (!options.SkipConcurrent) steps.Add(("sandboxes alive at once", ConcurrentSandboxes.RunAsync));
+        steps.Add(("suspend and resume calls", SuspendResume.CallsAsync));
+        steps.Add(("resume on traffic", SuspendResume.OnTrafficAsync));
+        steps.Add(($"{options.SuspendedCount} suspended sandboxes", SuspendResume.DensityAsync));
+    }
+    else
+    {
+        steps.Add(("sandbox create latency", CreateLatency.RunAsync));
+        steps.Add(("exec round trip", ExecRoundTrip.RunAsync));
+        if (!options.SkipFiles) steps.Add(("file throughput", FileThroughput.RunAsync));
+        if (!options.SkipIdle) steps.Add(("idle sandbox memory", IdleMemory.RunAsync));
+        if (!options.SkipConcurrent) steps.Add(("sandboxes alive at once", ConcurrentSandboxes.RunAsync));
+    }
     foreach (var (name, step) in steps)
     {
         BenchRun.Log($"measuring {name}");
-        var started = Stopwatch.GetTimestamp();
-        using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        budget.CancelAfter(stepBudget);
-        try
-        {
-            await step(run, budget.Token);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            table.Failed(name, "", new TimeoutException($"{name} did not finish within {stepBudget.TotalMinutes} minutes"));
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            table.Failed(name, "", e);
-        }
-        BenchRun.Log($"{name} took {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
+        await BenchMain.StepAsync(name, name, table, stepBudget, token => step(run, token), ct);
         if (run.Api is not null && run.Node is { HasExited: true })
         {
             table.Note($"the node exited during {name}");
@@ -133,19 +103,8 @@ finally
     await CleanUpAsync(run, http);
 }
 
-var markdown = Report(run, startedAt, machine, args, $"{startLoad} at start, {LoadAverage()} at the end");
-Console.WriteLine(markdown);
-var path = options.MarkdownPath ?? DefaultReportPath(startedAt);
-try
-{
-    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-    await File.WriteAllTextAsync(path, markdown, CancellationToken.None);
-    BenchRun.Log($"wrote {path}");
-}
-catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-{
-    BenchRun.Log($"could not write {path}: {e.Message}");
-}
+var markdown = Report(run, startedAt, machine, args, $"{startLoad} at start, {BenchMain.LoadAverage()} at the end");
+await BenchMain.PrintAndWriteAsync(markdown, options.MarkdownPath ?? BenchMain.DefaultReportPath("", startedAt));
 return ct.IsCancellationRequested ? 130 : 0;
 
 static async Task CleanUpAsync(BenchRun run, HttpClient? http)
@@ -181,8 +140,6 @@ static async Task CleanUpAsync(BenchRun run, HttpClient? http)
     }
 }
 
-static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-
 static string Report(BenchRun run, DateTimeOffset startedAt, string machine, string[] args, string load)
 {
     var command = "dotnet run -c Release --project bench/Miosa.Bench" + (args.Length > 0 ? " -- " + string.Join(' ', args) : "");
@@ -192,42 +149,11 @@ static string Report(BenchRun run, DateTimeOffset startedAt, string machine, str
         - command: `{command}`
         - machine: {machine}
         - load average (1, 5, 15 min): {load}
-        - commit: {Commit()}
+        - commit: {BenchMain.Commit()}
 
         {run.Table.ToMarkdown()}
         """;
     if (run.Table.HasErrors && run.NodeOutput is { Length: > 0 } output)
         text += $"\nLast lines of the node's output:\n\n```\n{output}\n```\n";
     return text;
-}
-
-static string Commit()
-{
-    static string? Git(params string[] args)
-    {
-        try
-        {
-            using var git = Process.Start(new ProcessStartInfo("git", args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            var output = git.StandardOutput.ReadToEnd().Trim();
-            git.WaitForExit();
-            return git.ExitCode == 0 ? output : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
-    }
-    var head = Git("rev-parse", "--short", "HEAD");
-    if (head is null) return "unknown";
-    return Git("status", "--porcelain") is { Length: > 0 } ? $"{head} + uncommitted changes" : head;
-}
-
-static string DefaultReportPath(DateTimeOffset startedAt)
-{
-    for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-    {
-        if (File.Exists(Path.Combine(dir.FullName, "Miosa.sln")))
-            return Path.Combine(dir.FullName, "bench", "results", $"{startedAt:yyyyMMdd-HHmmss}.md");
-    }
-    return Path.Combine(Environment.CurrentDirectory, $"miosa-bench-{startedAt:yyyyMMdd-HHmmss}.md");
 }

@@ -26,15 +26,36 @@ public sealed class SandboxApi(HttpClient http, int? memoryMb = null)
     public ConcurrentDictionary<string, byte> Alive { get; } = new();
 
     /// <summary>POST /v1/sandboxes; returns once it answers 201 (the sandbox is ready for exec).</summary>
-    public async Task<string> CreateAsync(CancellationToken ct)
+    public Task<string> CreateAsync(CancellationToken ct) => CreateAsync(_createBody, ct);
+
+    /// <summary>POST /v1/sandboxes with extra top-level fields (e.g. <c>"timeout_seconds":0</c>) next to the usual body.</summary>
+    public Task<string> CreateAsync(string extraFields, CancellationToken ct) =>
+        CreateAsync(Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(_createBody)[..^1] + "," + extraFields + "}"), ct);
+
+    private async Task<string> CreateAsync(byte[] body, CancellationToken ct)
     {
-        using var response = await http.PostAsync("/v1/sandboxes", Json(_createBody), ct);
+        using var response = await http.PostAsync("/v1/sandboxes", Json(body), ct);
         var text = await response.Content.ReadAsStringAsync(ct);
         if (response.StatusCode != HttpStatusCode.Created) throw Unexpected("POST /v1/sandboxes", response.StatusCode, text);
         var id = JsonDocument.Parse(text).RootElement.GetProperty("id").GetString()
                  ?? throw new ApiException("POST /v1/sandboxes: no id");
         Alive[id] = 0;
         return id;
+    }
+
+    /// <summary>POST /v1/sandboxes/{id}/suspend or /resume: 200 with the state the call promises.</summary>
+    public async Task SuspendAsync(string id, CancellationToken ct) => await TransitionAsync(id, "suspend", "suspended", ct);
+
+    /// <inheritdoc cref="SuspendAsync"/>
+    public async Task ResumeAsync(string id, CancellationToken ct) => await TransitionAsync(id, "resume", "running", ct);
+
+    /// <summary>POST exec {"command": shell, "background": true}: 202 (the process keeps running).</summary>
+    public async Task StartBackgroundAsync(string id, string shell, CancellationToken ct)
+    {
+        var body = JsonSerializer.SerializeToUtf8Bytes(new { command = shell, background = true });
+        using var response = await http.PostAsync($"/v1/sandboxes/{id}/exec", Json(body), ct);
+        if (response.StatusCode != HttpStatusCode.Accepted)
+            throw Unexpected($"POST /v1/sandboxes/{id}/exec (background)", response.StatusCode, await response.Content.ReadAsStringAsync(ct));
     }
 
     /// <summary>DELETE /v1/sandboxes/{id}: 204 (or 404 when it is already gone).</summary>
@@ -88,6 +109,15 @@ public sealed class SandboxApi(HttpClient http, int? memoryMb = null)
         if (response.StatusCode == HttpStatusCode.NotFound) return null;
         if (response.StatusCode != HttpStatusCode.OK) throw Unexpected($"GET /v1/sandboxes/{id}", response.StatusCode, text);
         return JsonDocument.Parse(text).RootElement.GetProperty("state").GetString();
+    }
+
+    private async Task TransitionAsync(string id, string action, string expected, CancellationToken ct)
+    {
+        using var response = await http.PostAsync($"/v1/sandboxes/{id}/{action}", Json("{}"u8.ToArray()), ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        if (response.StatusCode != HttpStatusCode.OK) throw Unexpected($"POST /v1/sandboxes/{id}/{action}", response.StatusCode, text);
+        var state = JsonDocument.Parse(text).RootElement.GetProperty("state").GetString();
+        if (state != expected) throw new ApiException($"POST /v1/sandboxes/{id}/{action}: state {state}, not {expected}");
     }
 
     private static string FilesUrl(string id, string path) => $"/v1/sandboxes/{id}/files?path={Uri.EscapeDataString(path)}";

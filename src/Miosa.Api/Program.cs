@@ -2,15 +2,18 @@ using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Data.Sqlite;
 using Miosa.Actors.Common;
+using Miosa.Actors.Deployments;
 using Miosa.Actors.Fleet;
 using Miosa.Actors.Hosting;
 using Miosa.Actors.Organizations;
 using Miosa.Actors.Previews;
 using Miosa.Actors.ReadModels;
+using Miosa.Actors.Releases;
 using Miosa.Actors.Routing;
 using Miosa.Actors.Sandboxes;
 using Miosa.Actors.Terminals;
 using Miosa.Api.Audit;
+using Miosa.Api.Deployments;
 using Miosa.Api.Hosting;
 using Miosa.Api.Http;
 using Miosa.Api.Operator;
@@ -26,6 +29,7 @@ using Miosa.Api.Workspaces;
 using Miosa.Edge;
 using Miosa.HostAgent.Fleet;
 using Miosa.HostAgent.Ingress;
+using Miosa.HostAgent.Publishing;
 using Miosa.HostAgent.Sandboxes;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -87,6 +91,11 @@ builder.Services.AddSingleton<DefaultOrganization>();
 builder.Services.AddSingleton(previewTokens);
 builder.Services.AddSingleton(templates);
 builder.Services.AddSingleton<PreviewUrls>();
+// Releases: one content-addressed store under the data dir; builds run on this node's own sandboxes.
+var releaseStore = new LocalReleaseStore(Path.Combine(options.DataDir, "releases"));
+builder.Services.AddSingleton<IReleaseBuilder>(new WorkspaceReleaseBuilder(options.NodeName,
+    id => driver is JailSandboxDriver jail ? jail.WorkspacePath(id) : Path.Combine(options.DataDir, "no-host-role", id),
+    Path.Combine(options.DataDir, "deployments"), releaseStore));
 builder.Services.AddSingleton(_ => new PreviewDomainCheck(options.DnsResolver));
 if (edgeRoutes is not null) builder.Services.AddSingleton(edgeRoutes);
 builder.Services.AddHttpForwarder();
@@ -145,6 +154,7 @@ if (options.HasRole(AkkaConfiguration.ControlPlaneRole))
     v1.MapPreviewEndpoints();
     v1.MapShareTokenEndpoints();
     v1.MapSnapshotEndpoints();
+    v1.MapDeploymentEndpoints();
     v1.MapTenantEndpoints(options);
 }
 
@@ -154,7 +164,8 @@ if (edgeRoutes is not null)
 {
     var organizations = await ActorRegistry.For(app.Services.GetRequiredService<ActorSystem>()).GetAsync<OrganizationActor>();
     edge = await EdgeServer.StartAsync("127.0.0.1", options.EdgePort, edgeRoutes,
-        new EdgeSettings(options.BaseDomain, clusterSecret, previewTokens, organizations));
+        new EdgeSettings(options.BaseDomain, clusterSecret, previewTokens, organizations),
+        new ReleaseCache(releaseStore, Path.Combine(options.DataDir, "edge", "releases")));
     app.Services.GetRequiredService<PreviewUrls>().UseEdgePort(new Uri(edge.Url).Port);
 }
 await app.Services.GetRequiredService<NodeStartup>().Ready;

@@ -8,7 +8,7 @@ using Yarp.ReverseProxy.Forwarder;
 
 namespace Miosa.Edge;
 
-/// <summary>The edge node's listener: previews by Host header (deployments and domains later).</summary>
+/// <summary>The edge node's listener: previews and deployments by Host header.</summary>
 public sealed class EdgeServer(WebApplication app) : IAsyncDisposable
 {
     /// <summary>Headers beyond this answer 431: no preview needs more, and they cost memory per connection.</summary>
@@ -19,7 +19,7 @@ public sealed class EdgeServer(WebApplication app) : IAsyncDisposable
 
     public string Url { get; } = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
-    public static async Task<EdgeServer> StartAsync(string bindHost, int port, EdgeRoutes routes, EdgeSettings settings)
+    public static async Task<EdgeServer> StartAsync(string bindHost, int port, EdgeRoutes routes, EdgeSettings settings, ReleaseCache? releases = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -34,7 +34,12 @@ public sealed class EdgeServer(WebApplication app) : IAsyncDisposable
         builder.Services.AddHttpForwarder();
         var app = builder.Build();
         var proxy = new PreviewProxy(routes, settings, app.Services.GetRequiredService<IHttpForwarder>(), TimeProvider.System);
-        app.Run(proxy.HandleAsync);
+        var deployments = releases is null ? null : new DeploymentServer(routes, settings.BaseDomain, releases);
+        // Previews first: a preview host never becomes a deployment's.
+        app.Run(http => deployments is null || PreviewAddress.Parse(http.Request.Host.Host, settings.BaseDomain, routes.Current) is not null
+            || deployments.Find(http) is not { } deployment
+            ? proxy.HandleAsync(http)
+            : deployments.ServeAsync(http, deployment));
         await app.StartAsync();
         return new EdgeServer(app);
     }

@@ -44,7 +44,7 @@ public sealed class RouteSubscriber : ReceiveActor, IWithTimers
         });
         Receive<Status.Failure>(f =>
         {
-            _log.Debug("Route table walk failed ({0}); retrying", f.Cause.Message);
+            _log.Warning("Route table walk failed ({0}); retrying in {1}", f.Cause.Message, RetryEvery);
             Timers.StartSingleTimer(Resync.Instance, Resync.Instance, RetryEvery);
         });
     }

@@ -97,12 +97,12 @@ public sealed class UsageReadModelTests : IDisposable
         await _usage.CreateSchemaAsync(CancellationToken.None);
         var windows = UsageHistory.Windows();
         foreach (var w in windows) await _usage.ApplyAsync(w, CancellationToken.None);
-        var (raw, daily) = (await CountAsync("read_usage"), await CountAsync("read_usage_daily"));
+        var (raw, daily, hourly) = (await CountAsync("read_usage"), await CountAsync("read_usage_daily"), await CountAsync("read_usage_hourly"));
 
         // A replay after a crash: every window again, in another order.
         foreach (var w in windows.AsEnumerable().Reverse()) await _usage.ApplyAsync(w, CancellationToken.None);
         await _usage.CreateSchemaAsync(CancellationToken.None);
-        Assert.Equal((raw, daily), (await CountAsync("read_usage"), await CountAsync("read_usage_daily")));
+        Assert.Equal((raw, daily, hourly), (await CountAsync("read_usage"), await CountAsync("read_usage_daily"), await CountAsync("read_usage_hourly")));
         await UsageHistory.AssertRollupsAsync(_usage, windows);
 
         // A node upgraded to the daily table has windows but no days yet: starting fills them in.
@@ -110,6 +110,117 @@ public sealed class UsageReadModelTests : IDisposable
         await _usage.CreateSchemaAsync(CancellationToken.None);
         Assert.Equal(daily, await CountAsync("read_usage_daily"));
         await UsageHistory.AssertRollupsAsync(_usage, windows);
+
+        // The same for the hourly table.
+        await _database.ExecuteAsync("DELETE FROM read_usage_hourly", CancellationToken.None);
+        await _usage.CreateSchemaAsync(CancellationToken.None);
+        Assert.Equal(hourly, await CountAsync("read_usage_hourly"));
+        await UsageHistory.AssertRollupsAsync(_usage, windows);
+    }
+
+    [Fact]
+    public void A_range_splits_into_whole_days_whole_hours_and_partial_hours_that_cover_it_exactly_once()
+    {
+        const long Day = UsageReadModel.DayMilliseconds, Hour = UsageReadModel.HourMilliseconds;
+        var random = new Random(20261128);
+        var t0 = UsageHistory.Midnight.ToUnixTimeMilliseconds();
+        for (var n = 0; n < 5_000; n++)
+        {
+            // Edges on and just off day and hour boundaries as well as anywhere.
+            long Edge() => random.Next(4) switch
+            {
+                0 => t0 + random.Next(-3, 6) * Day,
+                1 => t0 + random.Next(-80, 140) * Hour + random.Next(-1, 2),
+                _ => t0 + random.NextInt64(-3 * Day, 6 * Day),
+            };
+            var (from, to) = (Edge(), Edge());
+            if (from > to) (from, to) = (to, from);
+            var plan = UsageRangePlan.Of(from, to);
+            var parts = new List<(long From, long To)> { (plan.Days.From * Day, plan.Days.To * Day) };
+            parts.AddRange(plan.Hours.Select(h => (h.From * Hour, h.To * Hour)));
+            parts.AddRange(plan.Windows);
+            parts = parts.Where(p => p.From < p.To).OrderBy(p => p.From).ToList();
+            var what = $"[{from}, {to})";
+            if (from == to)
+            {
+                Assert.Empty(parts);
+                continue;
+            }
+            Assert.Equal(from, parts[0].From);
+            Assert.Equal(to, parts[^1].To);
+            for (var i = 1; i < parts.Count; i++) Assert.True(parts[i - 1].To == parts[i].From, what);
+            // The windows only ever cover less than an hour at each edge.
+            Assert.True(plan.Windows.Sum(w => w.To - w.From) < 2 * Hour, what);
+        }
+    }
+
+    [Fact]
+    public async Task Random_windows_roll_up_exactly_as_their_sum_over_ranges_with_partial_days_and_hours_after_a_replay_and_a_backfill()
+    {
+        await _usage.CreateSchemaAsync(CancellationToken.None);
+        var random = new Random(42);
+        var t0 = UsageHistory.Midnight;
+        var users = new[] { "u1", "u2", null };
+        var windows = new List<SandboxUsageRecorded>();
+        for (var s = 0; s < 6; s++)
+        {
+            var org = s == 5 ? "org_b" : UsageHistory.Org;
+            // Starts anywhere, on an hour, or a millisecond before one; lengths in whole seconds; figures that add up exactly in a double.
+            var start = t0.AddMilliseconds(random.Next(-3_600_000, 3_600_000));
+            for (var i = 0; i < 150; i++)
+            {
+                var length = TimeSpan.FromSeconds(random.Next(1, 4_000));
+                var a = new Attribution(WorkspaceId: $"ws_{random.Next(2)}", ExternalUserId: users[random.Next(users.Length)],
+                    ExternalProjectId: random.Next(3) == 0 ? null : $"p{random.Next(2)}");
+                windows.Add(new SandboxUsageRecorded($"sbx_{s}", org, a, start, start + length, CpuSeconds: random.Next(0, 800) / 8.0,
+                    MemoryMbSeconds: 64.5 * length.TotalSeconds, StorageBytes: random.Next(3) == 0 ? random.Next(1, 1_000_000) : null,
+                    EgressBytes: random.Next(0, 10_000)));
+                start += length + TimeSpan.FromMilliseconds(random.Next(3) switch { 0 => 0, 1 => random.Next(0, 7_200_000), _ => random.Next(0, 1_000) });
+                var hour = new DateTimeOffset(start.UtcTicks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, TimeSpan.Zero).AddHours(1);
+                if (random.Next(8) == 0) start = hour;
+                else if (random.Next(8) == 0) start = hour.AddMilliseconds(-1);
+            }
+        }
+        foreach (var w in windows) await _usage.ApplyAsync(w, CancellationToken.None);
+        Assert.True(await CountAsync("read_usage_hourly") < windows.Count, "hours sum several windows");
+
+        var ranges = new List<(DateTimeOffset, DateTimeOffset)>();
+        for (var n = 0; n < 40; n++)
+        {
+            DateTimeOffset Edge() => random.Next(3) switch
+            {
+                0 => t0.AddHours(random.Next(-2, 150)),
+                1 => t0.AddHours(random.Next(-2, 150)).AddMilliseconds(random.Next(-1, 2)),
+                _ => t0.AddMilliseconds(random.NextInt64(-7_200_000, 150 * 3_600_000L)),
+            };
+            var (from, to) = (Edge(), Edge());
+            ranges.Add(from <= to ? (from, to) : (to, from));
+        }
+        async Task AssertExactAsync()
+        {
+            foreach (var (from, to) in ranges)
+            {
+                foreach (var groupBy in UsageReadModel.Groupings.Keys)
+                {
+                    var expected = UsageHistory.Rollup(windows, UsageHistory.Org, groupBy, from, to);
+                    var actual = await _usage.QueryAsync(UsageHistory.Org, groupBy, from, to, CancellationToken.None);
+                    Assert.Equal(expected, actual);
+                }
+            }
+        }
+        await AssertExactAsync();
+
+        // Every window again, in another order: nothing counts twice.
+        var (daily, hourly) = (await CountAsync("read_usage_daily"), await CountAsync("read_usage_hourly"));
+        foreach (var w in windows.OrderBy(_ => random.Next())) await _usage.ApplyAsync(w, CancellationToken.None);
+        Assert.Equal((daily, hourly), (await CountAsync("read_usage_daily"), await CountAsync("read_usage_hourly")));
+        await AssertExactAsync();
+
+        // An upgraded node: windows and days, no hours yet; starting fills them in.
+        await _database.ExecuteAsync("DELETE FROM read_usage_hourly", CancellationToken.None);
+        await _usage.CreateSchemaAsync(CancellationToken.None);
+        Assert.Equal(hourly, await CountAsync("read_usage_hourly"));
+        await AssertExactAsync();
     }
 
     private async Task<long> CountAsync(string table)

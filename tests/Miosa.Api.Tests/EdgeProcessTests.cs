@@ -51,6 +51,19 @@ public sealed class EdgeProcessTests : IAsyncLifetime
         var priv = (await api.PostJsonAsync($"/v1/sandboxes/{id}/previews", new { port = 3001 }, HttpStatusCode.Created)).GetProperty("url").GetString()!;
         var share = await api.PostJsonAsync("/v1/share-tokens", new { sandbox_id = id, port = 3001 }, HttpStatusCode.Created);
 
+        // A table larger than one remoting message (about 170 KB: 16 sandboxes of 100 previews each):
+        // the late edges walk it in pages. The last of them is checked below.
+        string? last = null, holder = null;
+        for (var i = 0; i < 16; i++)
+        {
+            holder = await api.CreateSandboxAsync(new { timeout_seconds = 0 });
+            for (var port = 1000; port < 1100; port++)
+                last = (await api.PostJsonAsync($"/v1/sandboxes/{holder}/previews", new { port, visibility = "public" }, HttpStatusCode.Created)).GetProperty("url").GetString();
+        }
+        // A sandbox's previews are bounded (its route travels whole to every edge).
+        await (await api.PostAsync($"/v1/sandboxes/{holder}/previews", MiosaNode.Json(new { port = 2000 })))
+            .AssertProblemAsync(HttpStatusCode.Conflict, "preview_limit_reached", "port");
+
         // Edges that join after the routes exist get them in the full table, before they say ready.
         Join(_edge1, "edge", "edge-1");
         Join(_edge2, "edge", "edge-2");
@@ -63,6 +76,10 @@ public sealed class EdgeProcessTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.OK, page.StatusCode);
             Assert.Contains("Hello from the sandbox", await page.Content.ReadAsStringAsync());
         }
+
+        // The last page of the table reached both: its route is known (nothing listens there: 502, not 404).
+        Assert.Equal(HttpStatusCode.BadGateway, (await visitor1.GetAsync(Port(last!, _edge1))).StatusCode);
+        Assert.Equal(HttpStatusCode.BadGateway, (await visitor2.GetAsync(Port(last!, _edge2))).StatusCode);
 
         // A share link opens on both edges, and its revocation reaches both.
         var shareUrl = share.GetProperty("url").GetString()!;

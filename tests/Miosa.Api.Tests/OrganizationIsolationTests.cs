@@ -209,6 +209,26 @@ public partial class OrganizationIsolationTests(SharedNode shared)
                 ids["snapshots"] = (await a.PostJsonAsync($"/v1/sandboxes/{sandbox}/snapshots", new { name = marker, external_user_id = marker }, HttpStatusCode.Created))
                     .GetProperty("id").GetString()!;
             }
+            if (Offers("/v1/deployments"))
+            {
+                var deployment = (await a.PostJsonAsync("/v1/deployments", new { name = marker, external_user_id = marker }, HttpStatusCode.Created))
+                    .GetProperty("id").GetString()!;
+                ids["deployments"] = deployment;
+                Assert.Equal(HttpStatusCode.NoContent, (await a.PutAsync($"/v1/sandboxes/{sandbox}/files?path=index.html", new StringContent(marker))).StatusCode);
+                var published = await a.PostJsonAsync($"/v1/deployments/{deployment}/publish", new { sandbox_id = sandbox, mode = "static" }, HttpStatusCode.Accepted);
+                ids["versions"] = published.GetProperty("version_id").GetString()!;
+                ids["builds"] = published.GetProperty("build_id").GetString()!;
+                for (var i = 0; i < 200; i++)
+                {
+                    var version = await a.GetJsonAsync($"/v1/versions/{ids["versions"]}");
+                    if (version.GetProperty("release").ValueKind == JsonValueKind.Object)
+                    {
+                        ids["releases"] = version.GetProperty("release").GetProperty("sha256").GetString()!;
+                        break;
+                    }
+                    await Task.Delay(50);
+                }
+            }
             var key = await a.PostJsonAsync("/v1/api-keys", new { name = marker }, HttpStatusCode.Created);
             ids["api-keys"] = key.GetProperty("id").GetString()!;
 

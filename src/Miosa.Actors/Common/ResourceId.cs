@@ -34,4 +34,7 @@ public static class IdPrefix
     public const string Preview = "prv";
     public const string ShareToken = "tok";
     public const string Snapshot = "snap";
+    public const string Deployment = "dep";
+    public const string Version = "ver";
+    public const string Build = "bld";
 }

@@ -8,6 +8,7 @@ using Akka.Persistence.Sql.Hosting;
 using Akka.Remote.Hosting;
 using LinqToDB;
 using Miosa.Actors.Common;
+using Miosa.Actors.Deployments;
 using Miosa.Actors.Fleet;
 using Miosa.Actors.Organizations;
 using Miosa.Actors.Projects;
@@ -37,9 +38,12 @@ public static class AkkaConfiguration
                 options.UsesPostgres ? ProviderName.PostgreSQL15 : ProviderName.SQLiteMS,
                 PersistenceMode.Both,
                 autoInitialize: true)
-            .WithDistributedPubSub("")
-            .WithSingleton<FleetScheduler>("fleet-scheduler", Props.Create<FleetScheduler>(),
-                new ClusterSingletonOptions { Role = ControlPlaneRole }, createProxyToo: true);
+            .WithDistributedPubSub("");
+        // The scheduler runs on an API node; other nodes only reach it (a manager there would fail: wrong role).
+        var singleton = new ClusterSingletonOptions { Role = ControlPlaneRole };
+        builder = options.HasRole(ControlPlaneRole)
+            ? builder.WithSingleton<FleetScheduler>("fleet-scheduler", Props.Create<FleetScheduler>(), singleton, createProxyToo: true)
+            : builder.WithSingletonProxy<FleetScheduler>("fleet-scheduler", singleton);
 
         return options.HasRole(ControlPlaneRole) ? builder.AddEntityRegions() : builder.AddEntityRegionProxies();
     }
@@ -60,7 +64,10 @@ public static class AkkaConfiguration
             .WithShardRegion<ShareTokenActor>(ShareTokenActor.Kind,
                 (system, _, _) => id => ShareTokenActor.PropsFor(id, DistributedPubSub.Get(system).Mediator), extractor, shard)
             .WithShardRegion<SnapshotActor>(SnapshotActor.Kind,
-                (_, registry, _) => id => SnapshotActor.PropsFor(id, registry.Get<FleetScheduler>()), extractor, shard);
+                (_, registry, _) => id => SnapshotActor.PropsFor(id, registry.Get<FleetScheduler>()), extractor, shard)
+            .WithShardRegion<DeploymentActor>(DeploymentActor.Kind,
+                (system, _, resolver) => id => DeploymentActor.PropsFor(id, DistributedPubSub.Get(system).Mediator, resolver.GetService<IReleaseBuilder>()),
+                extractor, shard);
     }
 
     private static AkkaConfigurationBuilder AddEntityRegionProxies(this AkkaConfigurationBuilder builder)
@@ -73,6 +80,7 @@ public static class AkkaConfiguration
             .WithShardRegionProxy<ProjectActor>(ProjectActor.Kind, ControlPlaneRole, extractor)
             .WithShardRegionProxy<SandboxActor>(SandboxActor.Kind, ControlPlaneRole, extractor)
             .WithShardRegionProxy<ShareTokenActor>(ShareTokenActor.Kind, ControlPlaneRole, extractor)
-            .WithShardRegionProxy<SnapshotActor>(SnapshotActor.Kind, ControlPlaneRole, extractor);
+            .WithShardRegionProxy<SnapshotActor>(SnapshotActor.Kind, ControlPlaneRole, extractor)
+            .WithShardRegionProxy<DeploymentActor>(DeploymentActor.Kind, ControlPlaneRole, extractor);
     }
 }

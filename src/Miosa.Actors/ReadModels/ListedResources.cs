@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Miosa.Actors.Common;
+using Miosa.Actors.Deployments;
 using Miosa.Actors.Organizations;
 using Miosa.Actors.Projects;
 using Miosa.Actors.Sandboxes;
@@ -56,11 +57,16 @@ public static class ListedResources
         SnapshotActor.Kind, SnapshotState.Empty, (s, e) => s.Apply(e),
         s => s.Exists ? new ResourceRow(s.OrganizationId!, s.Status.ToString().ToLowerInvariant(), s.CreatedAt, s.Attribution) : null);
 
+    // Deleted deployments keep a row (state "deleted") that lists leave out.
+    public static ListedResource<DeploymentState> Deployments { get; } = new(
+        DeploymentActor.Kind, DeploymentState.Empty, (s, e) => s.Apply(e),
+        s => s.Exists ? new ResourceRow(s.OrganizationId!, s.Deleted ? "deleted" : "active", s.CreatedAt, s.Attribution) : null);
+
     // Not listed by the API: organizations are here so edges get every tenant's route (branding,
     // preview domain) in the full route table.
     public static ListedResource<OrganizationState> Organizations { get; } = new(
         OrganizationActor.Kind, OrganizationState.Empty, (s, e) => s.Apply(e),
         s => s.Exists ? new ResourceRow(s.Id, "active", s.CreatedAt, Attribution.None) : null);
 
-    public static IReadOnlyList<IListedResource> All { get; } = [Sandboxes, Workspaces, Projects, ShareTokens, Snapshots, Organizations];
+    public static IReadOnlyList<IListedResource> All { get; } = [Sandboxes, Workspaces, Projects, ShareTokens, Snapshots, Deployments, Organizations];
 }

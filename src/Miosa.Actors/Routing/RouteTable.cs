@@ -13,6 +13,11 @@ public sealed record RouteTable(
     ImmutableDictionary<string, TenantRoute> Tenants,
     ImmutableDictionary<string, string> PreviewDomains)
 {
+    /// <summary>Deployments by id, and their ids by host label (<c>&lt;slug&gt;.&lt;workspace or organization slug&gt;</c>).</summary>
+    public ImmutableDictionary<string, DeploymentRoute> Deployments { get; init; } = ImmutableDictionary<string, DeploymentRoute>.Empty;
+
+    public ImmutableDictionary<string, string> DeploymentHosts { get; init; } = ImmutableDictionary.Create<string, string>(StringComparer.OrdinalIgnoreCase);
+
     public static RouteTable Empty { get; } = new(
         ImmutableDictionary<string, SandboxRoute>.Empty,
         ImmutableDictionary<string, ShareTokenRoute>.Empty,
@@ -24,6 +29,7 @@ public sealed record RouteTable(
         SandboxRoute r when Newer(Sandboxes, r.SandboxId, r) => this with { Sandboxes = Sandboxes.SetItem(r.SandboxId, r) },
         ShareTokenRoute r when Newer(ShareTokens, r.TokenId, r) => this with { ShareTokens = ShareTokens.SetItem(r.TokenId, r) },
         TenantRoute r when Newer(Tenants, r.OrganizationId, r) => WithTenant(r),
+        DeploymentRoute r when Newer(Deployments, r.DeploymentId, r) => WithDeployment(r),
         _ => this,
     };
 
@@ -33,6 +39,7 @@ public sealed record RouteTable(
         foreach (var r in page.Sandboxes) table = table.Apply(r);
         foreach (var r in page.ShareTokens) table = table.Apply(r);
         foreach (var r in page.Tenants) table = table.Apply(r);
+        foreach (var r in page.Deployments) table = table.Apply(r);
         return table;
     }
 
@@ -44,6 +51,24 @@ public sealed record RouteTable(
 
     /// <summary>The organization whose verified preview domain this is.</summary>
     public string? OrganizationOfDomain(string domain) => PreviewDomains.GetValueOrDefault(domain);
+
+    /// <summary>The deployment served at this host label, if any (deleted ones are not).</summary>
+    public DeploymentRoute? DeploymentAt(string hostLabel) =>
+        DeploymentHosts.TryGetValue(hostLabel, out var id) ? Deployments.GetValueOrDefault(id) : null;
+
+    private RouteTable WithDeployment(DeploymentRoute r)
+    {
+        var hosts = DeploymentHosts;
+        if (r.Deleted)
+        {
+            if (hosts.GetValueOrDefault(r.HostLabel) == r.DeploymentId) hosts = hosts.Remove(r.HostLabel);
+        }
+        else
+        {
+            hosts = hosts.SetItem(r.HostLabel, r.DeploymentId);
+        }
+        return this with { Deployments = Deployments.SetItem(r.DeploymentId, r), DeploymentHosts = hosts };
+    }
 
     private RouteTable WithTenant(TenantRoute r)
     {

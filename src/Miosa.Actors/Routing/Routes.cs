@@ -1,4 +1,5 @@
 using Miosa.Actors.Common;
+using Miosa.Actors.Deployments;
 using Miosa.Actors.Organizations;
 using Miosa.Actors.Previews;
 
@@ -40,6 +41,14 @@ public sealed record ShareTokenRoute(
 /// <summary>An organization's look on error pages and its verified preview domain (null until verified).</summary>
 public sealed record TenantRoute(string OrganizationId, TenantBranding? Branding, string? PreviewDomain, long Version) : IRoute;
 
+/// <summary>
+/// A deployment as every edge serves it: requests for <c>&lt;HostLabel&gt;.&lt;base domain&gt;</c> get the files of
+/// <see cref="Release"/> (null: nothing live yet, or deleted). Promote and rollback change only this.
+/// </summary>
+public sealed record DeploymentRoute(
+    string DeploymentId, string OrganizationId, string HostLabel, ReleaseRef? Release, string? ActiveVersionId, bool SpaFallback,
+    bool Deleted, long Version) : IRoute;
+
 /// <summary>The DistributedPubSub topic routes travel on.</summary>
 public static class RouteTopic
 {
@@ -54,4 +63,7 @@ public sealed record RouteTablePage(
     IReadOnlyList<SandboxRoute> Sandboxes,
     IReadOnlyList<ShareTokenRoute> ShareTokens,
     IReadOnlyList<TenantRoute> Tenants,
-    string? Next) : IMiosaMessage;
+    string? Next) : IMiosaMessage
+{
+    public IReadOnlyList<DeploymentRoute> Deployments { get; init; } = [];
+}

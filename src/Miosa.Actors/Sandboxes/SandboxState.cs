@@ -26,6 +26,8 @@ public sealed record SandboxState(
     /// <summary>End of the last metered window: a window starting before it would count twice.</summary>
     public DateTimeOffset MeteredUntil { get; init; }
 
+    public const int MaxPreviews = 100;
+
     /// <summary>Open previews; a destroyed sandbox has none.</summary>
     public ImmutableList<SandboxPreview> Previews { get; init; } = [];
 
@@ -51,6 +53,9 @@ public sealed record SandboxState(
         OpenPreview c when !VisibleTo(c.OrganizationId) => Decision.Reject(NotFound),
         OpenPreview when Status != SandboxStatus.Running => Decision.Reject(NotRunning),
         OpenPreview c when Previews.Any(p => p.Port == c.Port) => Decision.Nothing,
+        // A sandbox's route travels whole to every edge: its previews are bounded.
+        OpenPreview when Previews.Count >= MaxPreviews => Decision.Reject(new Rejection("preview_limit_reached",
+            $"Sandbox {Id} has {MaxPreviews} previews, the most a sandbox can have; close one first.", 409, "port")),
         OpenPreview c => Decision.Accept(new PreviewOpened(Id, new SandboxPreview(c.PreviewId, c.Port, c.Visibility, c.Attribution, c.At))),
         ClosePreview c when !VisibleTo(c.OrganizationId) || Previews.All(p => p.Id != c.PreviewId) =>
             Decision.Reject(Rejection.NotFound("preview_not_found", $"Preview {c.PreviewId} does not exist.")),

@@ -33,9 +33,9 @@ public sealed partial record SlugRegistryState(string Scope, ImmutableDictionary
 
     public Decision Process(ISlugCommand command) => command switch
     {
-        ClaimSlug c when Scope == SlugRegistryActor.PreviewDomainScope && !c.Slug.Split('.').All(IsValidSlug) =>
+        ClaimSlug c when Scope is (SlugRegistryActor.PreviewDomainScope or SlugRegistryActor.DeploymentHostScope) && !c.Slug.Split('.').All(IsValidSlug) =>
             Decision.Reject(new Rejection("invalid_domain", "domain must be DNS labels separated by '.'.", 422, "domain")),
-        ClaimSlug c when Scope != SlugRegistryActor.PreviewDomainScope && !IsValidSlug(c.Slug) =>
+        ClaimSlug c when Scope is not (SlugRegistryActor.PreviewDomainScope or SlugRegistryActor.DeploymentHostScope) && !IsValidSlug(c.Slug) =>
             Decision.Reject(new Rejection("invalid_slug", "slug must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'.", 422, "slug")),
         ClaimSlug c when Owners.TryGetValue(c.Slug, out var owner) => owner == c.OwnerId
             ? Decision.Nothing
@@ -86,6 +86,9 @@ public sealed class SlugRegistryActor : EventSourcedEntity<SlugRegistryState>
 
     /// <summary>Tenant preview domains: one organization each, across the platform.</summary>
     public const string PreviewDomainScope = "preview-domains";
+
+    /// <summary>Deployment host labels (<c>&lt;slug&gt;.&lt;workspace or organization slug&gt;</c>): one owner across all organizations.</summary>
+    public const string DeploymentHostScope = "deployment-hosts";
 
     public SlugRegistryActor(string scope) : base(Kind, scope, new SlugRegistryState(scope, ImmutableDictionary<string, string>.Empty))
     {

@@ -15,4 +15,7 @@ public sealed class PreviewUrls(MiosaNodeOptions options)
 
     public string Of(string sandboxId, int port) =>
         $"http://{PreviewAddress.Host(sandboxId, port, options.BaseDomain)}{(_edgePort is 80 ? "" : $":{_edgePort}")}/";
+
+    /// <summary>A deployment's fallback URL: <c>http://&lt;slug&gt;.&lt;workspace or organization slug&gt;.&lt;base domain&gt;[:&lt;edge port&gt;]/</c>.</summary>
+    public string OfDeployment(string hostLabel) => DeploymentServer.Url(hostLabel, options.BaseDomain, _edgePort);
 }

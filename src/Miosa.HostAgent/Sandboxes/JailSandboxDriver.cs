@@ -250,6 +250,13 @@ public sealed partial class JailSandboxDriver : ISandboxDriver, IAsyncDisposable
                 return false;
             }
 
+            // FREEZING until every task stopped: "suspended" is answered only once nothing runs.
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (!instance.Cgroup.IsFrozen() && waited.Elapsed < FreezeTimeout)
+            {
+                Thread.Sleep(1);
+            }
+
             _suspended[sandboxId] = true;
             return true;
         }

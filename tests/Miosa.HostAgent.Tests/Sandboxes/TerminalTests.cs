@@ -84,7 +84,7 @@ public sealed class TerminalTests(TerminalTests.Sandbox sandbox) : IClassFixture
         using var cts = new CancellationTokenSource(Patience);
         var terminal = await Client.OpenTerminalAsync(TerminalRequest.LoginShell(80, 24), cts.Token);
         var screen = new Screen(terminal);
-        await terminal.WriteAsync("echo ready\n"u8.ToArray(), cts.Token);
+        await terminal.WriteAsync("echo rea''dy\n"u8.ToArray(), cts.Token);
         await screen.WaitForAsync("ready\r\n", cts.Token);
 
         // A job that ignores hang-ups, one in the background and one in the foreground.

@@ -2,16 +2,17 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 
-namespace Miosa.Bench.Edge;
+namespace Miosa.Bench;
 
 /// <summary>
-/// One Miosa node started as its own process on loopback with a fresh data dir, like
-/// bench/Miosa.Bench/MiosaNode.cs, plus what the edge benchmark needs: a known cluster secret, a
-/// fixed ingress port and extra settings (roles, seeds) for an edge-only node. Only the process it
-/// started is ever stopped.
+/// A real Miosa node started as its own process on loopback with a fresh data dir and free ports,
+/// the same way the API tests start one (tests/Miosa.Api.Tests/MiosaNode.cs); optionally with a
+/// known cluster secret and extra settings (roles, seeds) for a second node joined to the first.
+/// Only the process it started is ever stopped; its data dir is removed when it is disposed.
 /// </summary>
-public sealed class NodeProcess : IAsyncDisposable
+public sealed class MiosaNode : IAsyncDisposable
 {
     private const int OutputLimit = 400;
     private readonly Queue<string> _output = new();
@@ -19,13 +20,19 @@ public sealed class NodeProcess : IAsyncDisposable
     private readonly Dictionary<string, string> _environment;
     private Process? _process;
 
-    public NodeProcess(string dll, string name, string clusterSecret, Dictionary<string, string>? environment = null)
+    /// <param name="dll">The Miosa.Api.dll to run (see <see cref="LocateDll"/>).</param>
+    /// <param name="name">MIOSA_NODE_NAME, and how messages name it.</param>
+    /// <param name="clusterSecret">MIOSA_CLUSTER_SECRET (nodes of one cluster share it); a new random one when null.</param>
+    /// <param name="environment">More settings, applied last.</param>
+    /// <param name="dataDirPrefix">The name of its temp data dir starts with this.</param>
+    public MiosaNode(string dll, string name = "bench-node", string? clusterSecret = null, Dictionary<string, string>? environment = null,
+        string dataDirPrefix = "miosa-bench-")
     {
         Dll = dll;
         _name = name;
-        ClusterSecret = clusterSecret;
+        ClusterSecret = clusterSecret ?? Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
         _environment = environment ?? [];
-        DataDir = Directory.CreateTempSubdirectory("miosa-bench-edge-").FullName;
+        DataDir = Directory.CreateTempSubdirectory(dataDirPrefix).FullName;
         // Sandboxes run as unprivileged uids that must pass through the data dir (0700 by default).
         File.SetUnixFileMode(DataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
                                       UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
@@ -44,7 +51,7 @@ public sealed class NodeProcess : IAsyncDisposable
     public bool HasExited => _process is null || _process.HasExited;
     public TimeSpan StartTime { get; private set; }
 
-    /// <summary>Lines of its output that contain the text.</summary>
+    /// <summary>Lines of its output (stdout and stderr, the last 400) that contain the text.</summary>
     public List<string> OutputLines(string containing)
     {
         lock (_output) return _output.Where(l => l.Contains(containing, StringComparison.OrdinalIgnoreCase)).ToList();
@@ -85,6 +92,7 @@ public sealed class NodeProcess : IAsyncDisposable
         info.Environment["MIOSA_EDGE_PORT"] = EdgePort.ToString();
         info.Environment["MIOSA_AKKA_PORT"] = AkkaPort.ToString();
         info.Environment["MIOSA_INGRESS_PORT"] = IngressPort.ToString();
+        info.Environment["MIOSA_EDGE_HTTPS_PORT"] = FreePort().ToString();
         info.Environment["MIOSA_CLUSTER_SECRET"] = ClusterSecret;
         info.Environment["MIOSA_ADMIN_TOKEN"] = "bench-admin-token";
         info.Environment["MIOSA_NODE_NAME"] = _name;
