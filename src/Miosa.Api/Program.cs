@@ -162,10 +162,16 @@ await app.StartAsync();
 EdgeServer? edge = null;
 if (edgeRoutes is not null)
 {
-    var organizations = await ActorRegistry.For(app.Services.GetRequiredService<ActorSystem>()).GetAsync<OrganizationActor>();
+    var system = app.Services.GetRequiredService<ActorSystem>();
+    var registry = ActorRegistry.For(system);
+    var organizations = await registry.GetAsync<OrganizationActor>();
+    // What the edge serves of static releases is metered as the deployments' egress.
+    var egress = new DeploymentEgress();
+    system.ActorOf(DeploymentEgressReporter.PropsFor(egress, await registry.GetAsync<DeploymentActor>(), options.NodeName, options.UsageInterval),
+        "deployment-egress");
     edge = await EdgeServer.StartAsync("127.0.0.1", options.EdgePort, edgeRoutes,
         new EdgeSettings(options.BaseDomain, clusterSecret, previewTokens, organizations),
-        new ReleaseCache(releaseStore, Path.Combine(options.DataDir, "edge", "releases")));
+        new ReleaseCache(releaseStore, Path.Combine(options.DataDir, "edge", "releases")), egress);
     app.Services.GetRequiredService<PreviewUrls>().UseEdgePort(new Uri(edge.Url).Port);
 }
 await app.Services.GetRequiredService<NodeStartup>().Ready;

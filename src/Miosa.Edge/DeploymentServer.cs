@@ -11,7 +11,7 @@ namespace Miosa.Edge;
 /// If-None-Match), byte ranges (206), <c>index.html</c> for directories, an optional single-page-app
 /// fallback, and the organization's branded 404. Only GET and HEAD.
 /// </summary>
-public sealed class DeploymentServer(EdgeRoutes routes, string baseDomain, ReleaseCache releases)
+public sealed class DeploymentServer(EdgeRoutes routes, string baseDomain, ReleaseCache releases, DeploymentEgress? egress = null)
 {
     private static readonly FileExtensionContentTypeProvider ContentTypes = new();
     private readonly string _suffix = "." + baseDomain.ToLowerInvariant();
@@ -77,6 +77,9 @@ public sealed class DeploymentServer(EdgeRoutes routes, string baseDomain, Relea
         http.Response.Headers["X-Miosa-Deployment"] = route.DeploymentId;
         var etag = new EntityTagHeaderValue($"\"{files.FileHashes[file]}\"");
         await TypedResults.PhysicalFile(full, contentType, entityTag: etag, enableRangeProcessing: true).ExecuteAsync(http);
+        // The body sent (the whole file or the range); a 304 or a HEAD sends none.
+        if (!HttpMethods.IsHead(http.Request.Method) && http.Response.StatusCode is 200 or 206 && http.Response.ContentLength is { } sent)
+            egress?.Add(route.DeploymentId, sent);
     }
 
     private static async Task PageAsync(HttpContext http, int status, string title, string message, Miosa.Actors.Organizations.TenantBranding? branding)

@@ -19,7 +19,8 @@ public sealed class EdgeServer(WebApplication app) : IAsyncDisposable
 
     public string Url { get; } = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
 
-    public static async Task<EdgeServer> StartAsync(string bindHost, int port, EdgeRoutes routes, EdgeSettings settings, ReleaseCache? releases = null)
+    public static async Task<EdgeServer> StartAsync(string bindHost, int port, EdgeRoutes routes, EdgeSettings settings, ReleaseCache? releases = null,
+        DeploymentEgress? egress = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -34,7 +35,7 @@ public sealed class EdgeServer(WebApplication app) : IAsyncDisposable
         builder.Services.AddHttpForwarder();
         var app = builder.Build();
         var proxy = new PreviewProxy(routes, settings, app.Services.GetRequiredService<IHttpForwarder>(), TimeProvider.System);
-        var deployments = releases is null ? null : new DeploymentServer(routes, settings.BaseDomain, releases);
+        var deployments = releases is null ? null : new DeploymentServer(routes, settings.BaseDomain, releases, egress);
         // Previews first: a preview host never becomes a deployment's.
         app.Run(http => deployments is null || PreviewAddress.Parse(http.Request.Host.Host, settings.BaseDomain, routes.Current) is not null
             || deployments.Find(http) is not { } deployment

@@ -112,6 +112,41 @@ public class UsageTests
         Assert.Equal(0, usage["u-quiet"].GetProperty("egress_bytes").GetInt64());
     }
 
+    [Fact]
+    public async Task A_static_deployment_meters_what_the_edge_served_as_its_egress()
+    {
+        await using var node = new MiosaNode();
+        node.Environment["MIOSA_USAGE_INTERVAL_SECONDS"] = "1";
+        await node.StartAsync();
+        using var client = node.Client();
+        var since = DateTimeOffset.UtcNow;
+        var sandbox = await client.CreateSandboxAsync();
+        const int size = 256 * 1024;
+        Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync($"/v1/sandboxes/{sandbox}/files?path=site/blob.bin", new ByteArrayContent(new byte[size]))).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync($"/v1/sandboxes/{sandbox}/files?path=site/index.html", new StringContent("<h1>hi</h1>"))).StatusCode);
+        var deployment = await client.PostJsonAsync("/v1/deployments", new { name = "Metered", slug = "metered", external_user_id = "u-site" }, HttpStatusCode.Created);
+        var id = deployment.GetProperty("id").GetString()!;
+        var queued = await client.PostJsonAsync($"/v1/deployments/{id}/publish", new { sandbox_id = sandbox, mode = "static", output_dir = "site" }, HttpStatusCode.Accepted);
+        await EventuallyAsync(async () => (await (await client.GetAsync($"/v1/versions/{queued.GetProperty("version_id").GetString()}")).ReadJsonAsync()).GetProperty("state").GetString(),
+            state => state is "ready" or "failed", "the version settles");
+        using var visitor = new PreviewVisitor(node.EdgePort);
+        var url = deployment.GetProperty("url").GetString()!;
+        await visitor.WaitForAsync(url + "blob.bin", HttpStatusCode.OK);
+        Assert.Equal(size, (await (await visitor.GetAsync(url + "blob.bin")).Content.ReadAsByteArrayAsync()).Length);
+        // A revalidation that answers 304 sends no body and is not egress.
+        var etag = (await visitor.GetAsync(url + "blob.bin")).Headers.ETag!;
+        var revalidate = new HttpRequestMessage(HttpMethod.Get, url + "blob.bin");
+        revalidate.Headers.IfNoneMatch.Add(etag);
+        Assert.Equal(HttpStatusCode.NotModified, (await visitor.SendAsync(revalidate)).StatusCode);
+
+        // Three full downloads (the wait's one included), by resource type and by the deployment's attribution.
+        var usage = await EventuallyAsync(() => UsageAsync(client, "resource_type", since),
+            u => u.TryGetValue("deployment", out var e) && e.GetProperty("egress_bytes").GetInt64() >= 3L * size, "the deployment's egress");
+        Assert.Equal(3L * size, usage["deployment"].GetProperty("egress_bytes").GetInt64());
+        Assert.Equal(0, usage["deployment"].GetProperty("cpu_seconds").GetDouble());
+        Assert.Equal(3L * size, (await UsageAsync(client, "external_user_id", since))["u-site"].GetProperty("egress_bytes").GetInt64());
+    }
+
     private static double Seconds(IReadOnlyDictionary<string, JsonElement> usage, string key) =>
         usage.TryGetValue(key, out var row) ? row.GetProperty("sandbox_seconds").GetDouble() : 0;
 

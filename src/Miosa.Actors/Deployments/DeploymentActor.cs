@@ -30,6 +30,7 @@ public sealed class DeploymentActor : EventSourcedEntity<DeploymentState>
         _builder = builder;
         Command<CreateDeployment>(c => Commit(State.Process(c), s => s.ToView(), PublishRoute));
         Command<GetDeployment>(c => Commit(State.Process(c), s => s.ToView()));
+        Command<RecordDeploymentEgress>(c => Commit(State.Process(c), null));
         Command<DeleteDeployment>(c => Commit(State.Process(c), s => s.ToView(), PublishRoute));
         Command<PublishVersion>(c => Commit(State.Process(c), s => s.ToView(c.VersionId), e =>
         {

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json.Serialization;
 using Miosa.Actors.Common;
 
 namespace Miosa.Actors.Deployments;
@@ -170,3 +171,30 @@ public static class DeploymentIds
     private static string Child(string prefix, string deploymentId) =>
         $"{prefix}_{deploymentId[(IdPrefix.Deployment.Length + 1)..]}{ResourceId.RandomToken(OwnSuffixLength)}";
 }
+
+/// <summary>
+/// An edge's count of the bytes it served for the deployment over one window. Windows are per edge
+/// (<paramref name="Edge"/>): a window starting before that edge's last one is a resend and dropped.
+/// </summary>
+public sealed record RecordDeploymentEgress(
+    string DeploymentId, string Edge, DateTimeOffset WindowStart, DateTimeOffset WindowEnd, long EgressBytes) : IDeploymentCommand;
+
+/// <summary>Egress of a deployment's static files as one edge served them (usage).</summary>
+public sealed record DeploymentUsageRecorded(
+    string DeploymentId,
+    string OrganizationId,
+    Attribution Attribution,
+    string Edge,
+    DateTimeOffset WindowStart,
+    DateTimeOffset WindowEnd,
+    long EgressBytes) : IUsageEvent
+{
+    [JsonIgnore] public string ResourceType => DeploymentActor.Kind;
+    [JsonIgnore] public string ResourceId => DeploymentId;
+    // Served by the edge itself: nothing runs, so no running time, CPU, memory or storage here.
+    [JsonIgnore] public double RunningSeconds => 0;
+    [JsonIgnore] public double CpuSeconds => 0;
+    [JsonIgnore] public double MemoryMbSeconds => 0;
+    [JsonIgnore] public long? StorageBytes => null;
+}
+

@@ -30,6 +30,9 @@ public sealed record DeploymentState(
     public static DeploymentState Empty(string id) => new(
         id, null, "", "", "", false, [], null, [], false, 0, Attribution.None, default, default);
 
+    /// <summary>End of the last egress window recorded per edge (see <see cref="RecordDeploymentEgress"/>).</summary>
+    public ImmutableDictionary<string, DateTimeOffset> EgressMeteredUntil { get; init; } = ImmutableDictionary<string, DateTimeOffset>.Empty;
+
     public bool Exists => OrganizationId is not null;
 
     public DeploymentVersion? Version(string versionId) => Versions.Find(v => v.Id == versionId);
@@ -65,6 +68,9 @@ public sealed record DeploymentState(
         RecordBuildStarted c when Version(c.VersionId) is { State: VersionState.Queued } =>
             Decision.Accept(new VersionBuildStarted(Id, c.VersionId, c.At)),
         RecordBuildOutcome c when Version(c.Outcome.VersionId) is { State: VersionState.Queued or VersionState.Building } version => Finish(version, c),
+        RecordDeploymentEgress c when Exists && c.EgressBytes > 0 && c.WindowEnd > c.WindowStart
+                                      && c.WindowStart >= EgressMeteredUntil.GetValueOrDefault(c.Edge) =>
+            Decision.Accept(new DeploymentUsageRecorded(Id, OrganizationId!, Attribution with { Metadata = null }, c.Edge, c.WindowStart, c.WindowEnd, c.EgressBytes)),
         _ => Decision.Nothing,
     };
 
@@ -111,6 +117,7 @@ public sealed record DeploymentState(
             UpdatedAt = e.At,
             RouteVersion = RouteVersion + 1,
         },
+        DeploymentUsageRecorded e => this with { EgressMeteredUntil = EgressMeteredUntil.SetItem(e.Edge, e.WindowEnd) },
         _ => this,
     };
 

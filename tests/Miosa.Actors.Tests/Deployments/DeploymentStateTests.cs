@@ -154,3 +154,33 @@ public class ReleaseArchiveTests
         }
     }
 }
+
+public class DeploymentEgressTests
+{
+    private static readonly DateTimeOffset At = DateTimeOffset.UnixEpoch;
+
+    private static DeploymentState Run(DeploymentState state, IDeploymentCommand command)
+    {
+        var decision = state.Process(command);
+        Assert.Null(decision.Rejection);
+        return decision.Events.Aggregate(state, (s, e) => s.Apply(e));
+    }
+
+    private static DeploymentState Created() =>
+        Run(DeploymentState.Empty("dep_x"), new CreateDeployment("dep_x", "org_a", "Site", "site", "site.ws", false, Attribution.None, At));
+
+    [Fact]
+    public void Edge_egress_is_recorded_once_per_window_per_edge_and_adds_up_across_edges()
+    {
+        var s = Created();
+        var first = s.Process(new RecordDeploymentEgress("dep_x", "edge-1", At, At.AddSeconds(30), 1000));
+        var usage = Assert.IsType<DeploymentUsageRecorded>(Assert.Single(first.Events));
+        Assert.Equal(1000, usage.EgressBytes);
+        Assert.Equal(0, ((Miosa.Actors.Common.IUsageEvent)usage).RunningSeconds);
+        s = Run(s, new RecordDeploymentEgress("dep_x", "edge-1", At, At.AddSeconds(30), 1000));
+        // The same window again (a resend) is dropped; another edge's overlapping window counts.
+        Assert.Empty(s.Process(new RecordDeploymentEgress("dep_x", "edge-1", At, At.AddSeconds(30), 1000)).Events);
+        Assert.Single(s.Process(new RecordDeploymentEgress("dep_x", "edge-2", At, At.AddSeconds(30), 500)).Events);
+        Assert.Empty(s.Process(new RecordDeploymentEgress("dep_x", "edge-1", At.AddSeconds(30), At.AddSeconds(60), 0)).Events);
+    }
+}
