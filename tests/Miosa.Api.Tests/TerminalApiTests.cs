@@ -42,6 +42,8 @@ public class TerminalApiTests(SharedNode shared)
         Assert.Equal(id, minted.GetProperty("sandbox_id").GetString());
 
         await using var terminal = await TerminalSocket.ConnectAsync(new Uri(minted.GetProperty("url").GetString()!), cts.Token);
+        // Type once the shell prompts: input that arrives while bash starts up can be lost on a busy machine.
+        await terminal.WaitForAsync("$ ", cts.Token);
         await terminal.TypeAsync("stty size; echo \"$(id -u):$PWD:$TERM:$((6*7))\"\n", cts.Token);
         await terminal.WaitForAsync("30 100\r\n1000:/workspace:xterm-256color:42\r\n", cts.Token);
         await terminal.ResizeAsync(132, 50, cts.Token);

@@ -119,7 +119,9 @@ public class UsageTests
         node.Environment["MIOSA_USAGE_INTERVAL_SECONDS"] = "1";
         await node.StartAsync();
         using var client = node.Client();
-        var since = DateTimeOffset.UtcNow;
+        // A fresh node: everything it metered is this test's. (Its first egress window may start before
+        // the node said ready, so the range starts well before.)
+        var since = DateTimeOffset.UtcNow.AddHours(-1);
         var sandbox = await client.CreateSandboxAsync();
         const int size = 256 * 1024;
         Assert.Equal(HttpStatusCode.NoContent, (await client.PutAsync($"/v1/sandboxes/{sandbox}/files?path=site/blob.bin", new ByteArrayContent(new byte[size]))).StatusCode);
@@ -170,7 +172,7 @@ public class UsageTests
         {
             var value = await read();
             if (done(value)) return value;
-            if (DateTime.UtcNow > deadline) Assert.Fail($"No {what} within {Within.TotalSeconds} s.");
+            if (DateTime.UtcNow > deadline) Assert.Fail($"No {what} within {Within.TotalSeconds} s; last read: {System.Text.Json.JsonSerializer.Serialize(value)}");
             await Task.Delay(200);
         }
     }

@@ -54,6 +54,8 @@ public sealed class TerminalEndpointTests(TerminalEndpointTests.Node node) : ICl
         using var cts = new CancellationTokenSource(Patience);
         await using var terminal = await TerminalSocket.ConnectAsync(Url("?cols=90&rows=20"), cts.Token, NodeToken);
 
+        // Type once the shell prompts: input that arrives while bash starts up can be lost on a busy machine.
+        await terminal.WaitForAsync("$ ", cts.Token);
         await terminal.TypeAsync("stty size; echo $((6*7))\n", cts.Token);
         await terminal.WaitForAsync("20 90\r\n42\r\n", cts.Token);
         await terminal.ResizeAsync(120, 40, cts.Token);
