@@ -50,7 +50,7 @@ public sealed class UsageReadModel(ReadModelDatabase database)
     /// <summary>Creates the tables; fills the daily or hourly table from the windows if it is new and they are not (a node upgraded to it).</summary>
     public async Task CreateSchemaAsync(CancellationToken ct)
     {
-        await database.ExecuteAsync("""
+        await database.ExecuteAsync($"""
             CREATE TABLE IF NOT EXISTS read_usage (
                 resource_type TEXT NOT NULL,
                 resource_id TEXT NOT NULL,
@@ -69,42 +69,8 @@ public sealed class UsageReadModel(ReadModelDatabase database)
                 egress_bytes BIGINT NOT NULL,
                 PRIMARY KEY (resource_type, resource_id, window_start));
             CREATE INDEX IF NOT EXISTS read_usage_range ON read_usage (organization_id, window_start);
-            CREATE TABLE IF NOT EXISTS read_usage_daily (
-                resource_type TEXT NOT NULL,
-                resource_id TEXT NOT NULL,
-                day BIGINT NOT NULL,
-                attribution_key TEXT NOT NULL,
-                organization_id TEXT NOT NULL,
-                workspace_id TEXT,
-                project_id TEXT,
-                external_workspace_id TEXT,
-                external_user_id TEXT,
-                external_project_id TEXT,
-                sandbox_seconds DOUBLE PRECISION NOT NULL,
-                cpu_seconds DOUBLE PRECISION NOT NULL,
-                memory_mb_seconds DOUBLE PRECISION NOT NULL,
-                storage_bytes BIGINT,
-                egress_bytes BIGINT NOT NULL,
-                PRIMARY KEY (resource_type, resource_id, day, attribution_key));
-            CREATE INDEX IF NOT EXISTS read_usage_daily_range ON read_usage_daily (organization_id, day);
-            CREATE TABLE IF NOT EXISTS read_usage_hourly (
-                resource_type TEXT NOT NULL,
-                resource_id TEXT NOT NULL,
-                hour BIGINT NOT NULL,
-                attribution_key TEXT NOT NULL,
-                organization_id TEXT NOT NULL,
-                workspace_id TEXT,
-                project_id TEXT,
-                external_workspace_id TEXT,
-                external_user_id TEXT,
-                external_project_id TEXT,
-                sandbox_seconds DOUBLE PRECISION NOT NULL,
-                cpu_seconds DOUBLE PRECISION NOT NULL,
-                memory_mb_seconds DOUBLE PRECISION NOT NULL,
-                storage_bytes BIGINT,
-                egress_bytes BIGINT NOT NULL,
-                PRIMARY KEY (resource_type, resource_id, hour, attribution_key));
-            CREATE INDEX IF NOT EXISTS read_usage_hourly_range ON read_usage_hourly (organization_id, hour);
+            {SummaryTableSql(Daily)}
+            {SummaryTableSql(Hourly)}
             """, ct);
         await using var connection = await database.OpenAsync(ct);
         async Task<bool> AnyAsync(string table)
@@ -129,6 +95,28 @@ public sealed class UsageReadModel(ReadModelDatabase database)
     // The two summary levels: table, bucket column, bucket length. A window belongs to the bucket its start falls in.
     private static readonly (string Table, string Column, long Milliseconds) Daily = ("read_usage_daily", "day", DayMilliseconds);
     private static readonly (string Table, string Column, long Milliseconds) Hourly = ("read_usage_hourly", "hour", HourMilliseconds);
+
+    // A summary level's table: one row per resource, bucket and attribution, the same columns at every level.
+    private static string SummaryTableSql((string Table, string Column, long Milliseconds) level) => $"""
+        CREATE TABLE IF NOT EXISTS {level.Table} (
+            resource_type TEXT NOT NULL,
+            resource_id TEXT NOT NULL,
+            {level.Column} BIGINT NOT NULL,
+            attribution_key TEXT NOT NULL,
+            organization_id TEXT NOT NULL,
+            workspace_id TEXT,
+            project_id TEXT,
+            external_workspace_id TEXT,
+            external_user_id TEXT,
+            external_project_id TEXT,
+            sandbox_seconds DOUBLE PRECISION NOT NULL,
+            cpu_seconds DOUBLE PRECISION NOT NULL,
+            memory_mb_seconds DOUBLE PRECISION NOT NULL,
+            storage_bytes BIGINT,
+            egress_bytes BIGINT NOT NULL,
+            PRIMARY KEY (resource_type, resource_id, {level.Column}, attribution_key));
+        CREATE INDEX IF NOT EXISTS {level.Table}_range ON {level.Table} (organization_id, {level.Column});
+        """;
 
     // Adds a window (or a bucket of them) to its resource's day or hour (@bucket); storage is the most held.
     private static string AddToBucketSql((string Table, string Column, long Milliseconds) level) => $"""
