@@ -38,12 +38,9 @@ public static class AkkaConfiguration
                 options.UsesPostgres ? ProviderName.PostgreSQL15 : ProviderName.SQLiteMS,
                 PersistenceMode.Both,
                 autoInitialize: true)
-            .WithDistributedPubSub("");
-        // The scheduler runs on an API node; other nodes only reach it (a manager there would fail: wrong role).
-        var singleton = new ClusterSingletonOptions { Role = ControlPlaneRole };
-        builder = options.HasRole(ControlPlaneRole)
-            ? builder.WithSingleton<FleetScheduler>("fleet-scheduler", Props.Create<FleetScheduler>(), singleton, createProxyToo: true)
-            : builder.WithSingletonProxy<FleetScheduler>("fleet-scheduler", singleton);
+            .WithDistributedPubSub("")
+            .WithSingleton<FleetScheduler>("fleet-scheduler", Props.Create<FleetScheduler>(),
+                new ClusterSingletonOptions { Role = ControlPlaneRole }, createProxyToo: true);
 
         return options.HasRole(ControlPlaneRole) ? builder.AddEntityRegions() : builder.AddEntityRegionProxies();
     }
